@@ -1,0 +1,1 @@
+"""Load documents, chunk them, embed them and store them in Qdrant."""

@@ -1,0 +1,1 @@
+"""Operational helpers: fetching models from registries and running the local LLM server."""

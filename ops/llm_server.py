@@ -1,0 +1,114 @@
+"""Start, stop and probe the bundled llama.cpp OpenAI-compatible server.
+
+One server hosts the answering model and the judge (llama-cpp-python swaps models by alias).
+Its pid and log live under `data/llm/`, so `make run` can reuse a server that is already up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from ops.models import LLMS, llm_path
+from settings import Settings
+
+
+class LLMServerError(RuntimeError):
+    """The local server could not be started."""
+
+
+def server_config(settings: Settings, aliases: list[str], host: str, port: int) -> dict:
+    models = []
+    for alias in aliases:
+        path = llm_path(settings, alias)
+        if not path.exists():
+            raise LLMServerError(f"model {alias} is not installed at {path}. Run `make setup`.")
+        # n_ctx 4096 fits top-k context plus answer; n_threads 2 = this machine's cores.
+        models.append({"model": str(path), "model_alias": alias, "n_ctx": 4096, "n_threads": 2, "n_batch": 256})
+    return {"host": host, "port": port, "models": models}
+
+
+def is_up(base_url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(base_url.rstrip("/") + "/models", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start(settings: Settings, aliases: list[str] | None = None, port: int | None = None, workdir: Path | None = None,
+          wait_s: float = 120.0) -> tuple[subprocess.Popen | None, str]:
+    """Start a server (or reuse one that answers) and return (process or None if reused, base_url)."""
+    from urllib.parse import urlparse
+
+    url = urlparse(settings.openai_base_url)
+    host, port = url.hostname or "127.0.0.1", port or url.port or 8766
+    base_url = f"http://{host}:{port}/v1"
+    if is_up(base_url):
+        return None, base_url
+    workdir = workdir or settings.data_dir / "llm"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "server.json"
+    config.write_text(json.dumps(server_config(settings, aliases or list(LLMS), host, port), indent=2))
+    log = (workdir / "server.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    (workdir / "server.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LLMServerError(f"the LLM server exited with code {proc.returncode}; see {workdir / 'server.log'}")
+        if is_up(base_url, timeout=1.0):
+            return proc, base_url
+        time.sleep(0.5)
+    proc.terminate()
+    raise LLMServerError(f"the LLM server did not answer within {wait_s:.0f} s; see {workdir / 'server.log'}")
+
+
+def stop(settings: Settings) -> bool:
+    pid_file = settings.data_dir / "llm" / "server.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+    except (ProcessLookupError, ValueError):
+        pass
+    pid_file.unlink()
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the bundled local LLM server in the background.")
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.action == "status":
+        up = is_up(settings.openai_base_url)
+        print(f"{settings.openai_base_url}: {'up' if up else 'down'}")
+        return 0 if up else 1
+    if args.action == "stop":
+        print("stopped" if stop(settings) else "no server started by us is running")
+        return 0
+    if not settings.uses_local_llm:
+        print(f"OPENAI_BASE_URL points at {settings.openai_base_url}; not starting the local server.")
+        return 0
+    try:
+        proc, base_url = start(settings)
+    except LLMServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"LLM server {'started' if proc else 'already running'} at {base_url} (log: {settings.data_dir}/llm/server.log)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

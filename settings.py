@@ -1,0 +1,89 @@
+"""The one settings object: environment variables and `.env`, validated once, passed down.
+
+Standard names (OPENAI_*, QDRANT_*) are honoured so the app points at OpenAI, vLLM, Ollama or a
+Qdrant server exactly as other tools do; everything of our own uses the FQA_ prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_LLM_PORT = 8766
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FQA_", env_file=".env", extra="ignore")
+
+    # storage
+    data_dir: Path = Path("data")
+    models_dir: Path = Field(default=Path.home() / ".cache" / "faithful-qa" / "models")
+    qdrant_url: str | None = Field(default=None, validation_alias=_alias("QDRANT_URL", "FQA_QDRANT_URL"))
+    qdrant_api_key: str | None = Field(default=None, validation_alias=_alias("QDRANT_API_KEY", "FQA_QDRANT_API_KEY"))
+    collection: str = "sample"
+    sample_kb: Path = Path("samples/kb")
+    sample_eval_set: Path = Path("samples/eval/sample.jsonl")
+
+    # embeddings: the bundled ONNX MiniLM unless an OpenAI embedding model is named
+    embedding_provider: Literal["fastembed", "openai"] = "fastembed"
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    # answering model (OpenAI-compatible endpoint; default = the bundled llama.cpp server)
+    openai_base_url: str = Field(
+        default=f"http://127.0.0.1:{LOCAL_LLM_PORT}/v1",
+        validation_alias=_alias("OPENAI_BASE_URL", "FQA_OPENAI_BASE_URL"),
+    )
+    openai_api_key: str = Field(default="local", validation_alias=_alias("OPENAI_API_KEY", "FQA_OPENAI_API_KEY"))
+    llm_model: str = "qwen2.5-0.5b"
+    llm_timeout_s: float = 180.0
+    llm_max_tokens: int = 256
+
+    # judge for evaluation, configured separately (defaults to the same endpoint, a bigger model)
+    judge_base_url: str | None = None
+    judge_api_key: str | None = None
+    judge_model: str = "qwen2.5-1.5b"
+    judge_timeout_s: float = 300.0
+
+    # chunking and retrieval defaults
+    chunk_size: int = Field(default=600, ge=50, le=8000)
+    chunk_overlap: int = Field(default=80, ge=0)
+    top_k: int = Field(default=4, ge=1, le=50)
+    min_score: float = Field(default=0.40, ge=-1.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+        return self
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def runs_db(self) -> Path:
+        return self.data_dir / "runs.sqlite"
+
+    @property
+    def judge_endpoint(self) -> tuple[str, str]:
+        return (self.judge_base_url or self.openai_base_url, self.judge_api_key or self.openai_api_key)
+
+    @property
+    def uses_local_llm(self) -> bool:
+        """True when the answering endpoint is the bundled server, which `make run` starts."""
+        url = urlparse(self.openai_base_url)
+        return url.hostname in {"127.0.0.1", "localhost"} and url.port == LOCAL_LLM_PORT
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A validated copy with some fields changed (CLI flags, dashboard widgets)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return Settings.model_validate(data)

@@ -1,0 +1,78 @@
+"""Shared fixtures: real embedder, real embedded Qdrant in a temp folder, real local LLM server."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from ingest.embedder import embedder_info, make_embedder
+from ingest.ingestor import ingest_files, sources_for
+from ingest.store import VectorStore
+from ops import llm_server
+from ops.models import llm_path
+from settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_KB = REPO / "samples" / "kb"
+ANSWER_MODEL = "qwen2.5-0.5b"
+JUDGE_MODEL = "qwen2.5-1.5b"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings rooted in a temp data folder; the env is set too, for code (pages, CLIs) that builds its own."""
+    monkeypatch.setenv("FQA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(REPO)
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return make_embedder(Settings())
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[VectorStore]:
+    client = QdrantClient(path=str(settings.qdrant_path))
+    yield VectorStore(client, embedder_info(settings))
+    client.close()
+
+
+@pytest.fixture
+def sample_store(store: VectorStore, embedder, settings: Settings) -> VectorStore:
+    """The bundled sample knowledge base, ingested for real."""
+    report = ingest_files(store, embedder, sources_for(SAMPLE_KB), settings.collection, settings.chunk_size,
+                          settings.chunk_overlap)
+    assert not report.failed
+    return store
+
+
+@pytest.fixture(scope="session")
+def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server with the answering and judge models, on a free port."""
+    base = Settings()
+    missing = [alias for alias in (ANSWER_MODEL, JUDGE_MODEL) if not llm_path(base, alias).exists()]
+    if missing:
+        pytest.fail(f"local models missing: {missing}; run `make setup`")
+    proc, url = llm_server.start(base, [ANSWER_MODEL, JUDGE_MODEL], port=free_port(),
+                                 workdir=tmp_path_factory.mktemp("llm"))
+    yield url
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, llm_base_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_base_url)
+    return settings.with_overrides(openai_base_url=llm_base_url)
