@@ -36,11 +36,33 @@ def server_config(settings: Settings, aliases: list[str], host: str, port: int) 
     return {"host": host, "port": port, "models": models}
 
 
-def is_up(base_url: str, timeout: float = 2.0) -> bool:
+def served_models(base_url: str, timeout: float = 2.0) -> set[str]:
+    """Model ids an OpenAI-compatible endpoint lists; empty when it does not answer."""
     try:
-        return httpx.get(base_url.rstrip("/") + "/models", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+        response = httpx.get(base_url.rstrip("/") + "/models", timeout=timeout)
+        return {m["id"] for m in response.json()["data"]} if response.status_code == 200 else set()
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def is_up(base_url: str, timeout: float = 2.0) -> bool:
+    return bool(served_models(base_url, timeout))
+
+
+def terminate(pid: int, wait_s: float = 10.0) -> None:
+    """SIGTERM the server's process group, then SIGKILL: uvicorn waits for an in-flight generation on SIGTERM."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
 
 
 def start(settings: Settings, aliases: list[str] | None = None, port: int | None = None, workdir: Path | None = None,
@@ -79,8 +101,8 @@ def stop(settings: Settings) -> bool:
     if not pid_file.exists():
         return False
     try:
-        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-    except (ProcessLookupError, ValueError):
+        terminate(int(pid_file.read_text()))
+    except ValueError:
         pass
     pid_file.unlink()
     return True

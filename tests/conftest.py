@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from ingest.ingestor import ingest_files, sources_for
 from ingest.store import VectorStore
 from ops import llm_server
 from ops.models import llm_path
-from settings import Settings
+from settings import LOCAL_LLM_PORT, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KB = REPO / "samples" / "kb"
@@ -48,19 +49,44 @@ def store(settings: Settings) -> Iterator[VectorStore]:
     client.close()
 
 
-@pytest.fixture
-def sample_store(store: VectorStore, embedder, settings: Settings) -> VectorStore:
-    """The bundled sample knowledge base, ingested for real."""
-    report = ingest_files(store, embedder, sources_for(SAMPLE_KB), settings.collection, settings.chunk_size,
-                          settings.chunk_overlap)
+@pytest.fixture(scope="session")
+def sample_qdrant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """The bundled sample knowledge base, ingested for real once per session into a folder of its own."""
+    folder = tmp_path_factory.mktemp("sample-qdrant")
+    base = Settings()
+    client = QdrantClient(path=str(folder))
+    report = ingest_files(VectorStore(client, embedder_info(base)), embedder, sources_for(SAMPLE_KB),
+                          base.collection, base.chunk_size, base.chunk_overlap)
+    client.close()
     assert not report.failed
-    return store
+    return folder
+
+
+@pytest.fixture
+def sample_data(settings: Settings, sample_qdrant: Path) -> Settings:
+    """This test's data folder holds a private copy of the ingested sample (no client open on it)."""
+    shutil.copytree(sample_qdrant, settings.qdrant_path)
+    return settings
+
+
+@pytest.fixture
+def sample_store(sample_data: Settings) -> Iterator[VectorStore]:
+    client = QdrantClient(path=str(sample_data.qdrant_path))
+    yield VectorStore(client, embedder_info(sample_data))
+    client.close()
 
 
 @pytest.fixture(scope="session")
 def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real llama.cpp OpenAI-compatible server with the answering and judge models, on a free port."""
-    base = Settings()
+    """A real llama.cpp OpenAI-compatible server with the answering and judge models.
+
+    Reuses the project's running server when it serves both: two llama.cpp servers with 2 threads each
+    on 2 cores slowed generation from ~30 to ~0.3 tokens/s (measured), so we never start a second one.
+    """
+    base = Settings(openai_base_url=f"http://127.0.0.1:{LOCAL_LLM_PORT}/v1")
+    if {ANSWER_MODEL, JUDGE_MODEL} <= llm_server.served_models(base.openai_base_url):
+        yield base.openai_base_url
+        return
     missing = [alias for alias in (ANSWER_MODEL, JUDGE_MODEL) if not llm_path(base, alias).exists()]
     if missing:
         pytest.fail(f"local models missing: {missing}; run `make setup`")
@@ -68,8 +94,7 @@ def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                  workdir=tmp_path_factory.mktemp("llm"))
     yield url
     if proc is not None:
-        proc.terminate()
-        proc.wait(timeout=30)
+        llm_server.terminate(proc.pid)
 
 
 @pytest.fixture

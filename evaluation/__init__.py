@@ -1,0 +1,1 @@
+"""Score answers with Ragas, store every run with the config that produced it."""

@@ -1,0 +1,237 @@
+"""Ragas scoring core: one judge per run, one sample and one metric at a time, failures recorded not raised.
+
+Uses the current Ragas 0.4.3 API (`ragas.metrics.collections`, `ascore`), not the deprecated `evaluate()`.
+What Ragas sends (observed): OpenAI chat completions through Instructor in JSON mode
+(`response_format={"type": "json_object"}`), a system message carrying the JSON schema, temperature 0.01,
+top_p 0.1. Faithfulness makes 2 calls per sample (statements, then verdicts); answer relevancy makes 3
+(one generated question per call) plus embeddings. Instructor re-asks up to `max_retries` times on output it
+cannot parse, then raises `InstructorRetryException`; connection errors and timeouts are wrapped in the same
+exception type (the original is its `__cause__`), so we classify by the cause chain.
+
+No Streamlit here: the runner and the pages call this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import time
+from enum import Enum
+from typing import Any, Literal
+
+os.environ["RAGAS_DO_NOT_TRACK"] = "true"  # before any ragas import: no telemetry host on this network
+
+import httpx
+import openai
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, Field
+from ragas.embeddings.base import BaseRagasEmbedding
+from ragas.llms import llm_factory
+from ragas.metrics.collections import AnswerRelevancy, Faithfulness
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
+
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ATTEMPTS = 2  # one retry for connection errors and timeouts; never for bad output
+PARSE_RETRIES = 2  # Instructor re-asks after unparseable output: 1 + 2 = 3 tries
+JUDGE_MAX_TOKENS = 512  # Ragas' default is 1024; the NLI verdicts of a short answer fit well within 512
+REASON_MAX_CHARS = 300
+
+
+class JudgeUnavailableError(RuntimeError):
+    """The judge endpoint does not answer (or does not serve the judge model)."""
+
+
+class MetricName(str, Enum):
+    FAITHFULNESS = "faithfulness"
+    ANSWER_RELEVANCY = "answer_relevancy"
+
+
+class MetricResult(BaseModel):
+    metric: MetricName
+    status: Literal["scored", "failed", "skipped"]
+    score: float | None = Field(default=None, ge=0.0, le=1.0)  # set only when scored; never NaN
+    reason: str | None = None  # why failed or skipped
+    seconds: float
+
+
+class LangChainRagasEmbedding(BaseRagasEmbedding):
+    """A LangChain `Embeddings` as the modern Ragas embedding that `AnswerRelevancy` requires."""
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        super().__init__()
+        self._lc = embeddings
+
+    def embed_text(self, text: str, **kwargs: Any) -> list[float]:
+        return self._lc.embed_query(text)
+
+    def embed_texts(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
+        return self._lc.embed_documents(list(texts))
+
+    async def aembed_text(self, text: str, **kwargs: Any) -> list[float]:
+        # the local ONNX embedder is synchronous: keep it off the event loop
+        return await asyncio.to_thread(self._lc.embed_query, text)
+
+    async def aembed_texts(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
+        return await asyncio.to_thread(self._lc.embed_documents, list(texts))
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes, outermost first (Instructor wraps API errors in its own)."""
+    chain, seen = [], set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return chain
+
+
+_TRANSIENT = (openai.APIConnectionError, httpx.TransportError, TimeoutError, ConnectionError)  # APITimeoutError ⊂ APIConnectionError
+
+
+def is_transient(exc: BaseException) -> bool:
+    return any(isinstance(e, _TRANSIENT) for e in _causes(exc))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
+def describe_failure(exc: BaseException, max_tokens: int | None = None) -> str:
+    """A short, human-readable reason: what kind of failure, exception type and first line of its message."""
+    chain = _causes(exc)
+    root = chain[-1]
+    names = {type(e).__name__ for e in chain}
+    if "IncompleteOutputException" in names:
+        limit = f" ({max_tokens})" if max_tokens else ""
+        reason = f"judge output was cut off at max_tokens{limit} before its JSON was complete: IncompleteOutputException"
+    elif is_transient(exc):
+        cause = next(e for e in chain if isinstance(e, _TRANSIENT))
+        kind = "timed out" if isinstance(cause, (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)) else "unreachable"
+        reason = f"judge {kind} after {TRANSIENT_ATTEMPTS} attempts: {type(cause).__name__}: {_first_line(cause)}"
+    elif type(exc).__name__ == "InstructorRetryException":
+        status = next((e for e in chain if isinstance(e, openai.APIStatusError)), None)
+        if status is not None:
+            reason = f"judge HTTP error {status.status_code}: {type(status).__name__}: {_first_line(status)}"
+        else:
+            tries = getattr(exc, "n_attempts", None) or PARSE_RETRIES + 1
+            reason = f"judge returned unparseable output after {tries} tries: {type(root).__name__}: {_first_line(root)}"
+    else:
+        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+    return reason if len(reason) <= REASON_MAX_CHARS else reason[: REASON_MAX_CHARS - 1] + "…"
+
+
+class Judge:
+    """The Ragas judge for one run: an LLM (OpenAI-compatible endpoint) plus the run's embedder."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings, *, max_tokens: int = JUDGE_MAX_TOKENS) -> None:
+        from openai import AsyncOpenAI
+
+        self.base_url, api_key = settings.judge_endpoint
+        self.model = settings.judge_model
+        self.timeout_s = settings.judge_timeout_s
+        # max_retries=0: the transient retry is ours (bounded, below); otherwise openai's 2 retries would
+        # multiply a 300 s timeout.
+        self._client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout_s, max_retries=0)
+        # extra kwargs become per-request arguments: max_tokens to the server, max_retries to Instructor.
+        self.max_tokens = max_tokens
+        self._llm = llm_factory(self.model, client=self._client, max_tokens=max_tokens, max_retries=PARSE_RETRIES)
+        self._embeddings = LangChainRagasEmbedding(embeddings)
+        self._metrics: dict[MetricName, Any] = {
+            MetricName.FAITHFULNESS: Faithfulness(llm=self._llm),
+            MetricName.ANSWER_RELEVANCY: AnswerRelevancy(llm=self._llm, embeddings=self._embeddings),
+        }
+
+    def check(self, timeout_s: float = 3.0) -> None:
+        """Raise `JudgeUnavailableError` if the endpoint refuses GET /models, errors, or does not list the judge model.
+
+        A connection that is accepted but not answered in time counts as up (a busy local server).
+        """
+        url = self.base_url.rstrip("/") + "/models"
+        try:
+            response = httpx.get(url, timeout=timeout_s, headers={"Authorization": f"Bearer {self._client.api_key}"})
+        except httpx.ReadTimeout:
+            # connected but no answer yet: llama-cpp-python does not answer /models while it generates
+            log.info("judge endpoint %s is up but busy (no /models answer within %.0f s)", self.base_url, timeout_s)
+            return
+        except httpx.HTTPError as exc:
+            raise JudgeUnavailableError(
+                f"judge endpoint {self.base_url} is down ({type(exc).__name__}: {_first_line(exc) or 'no answer'}); "
+                "start it with `make llm` or set FQA_JUDGE_BASE_URL"
+            ) from exc
+        if response.status_code != 200:
+            raise JudgeUnavailableError(f"judge endpoint {url} answered HTTP {response.status_code}")
+        try:
+            ids = {m.get("id") for m in response.json().get("data", [])}
+        except (ValueError, AttributeError):
+            ids = set()
+        if ids and self.model not in ids:
+            raise JudgeUnavailableError(
+                f"judge endpoint {self.base_url} does not serve model {self.model!r} (it serves: {', '.join(sorted(map(str, ids)))})"
+            )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def score(
+        self, question: str, answer: str, contexts: list[str], metrics: list[MetricName], abstained: bool
+    ) -> list[MetricResult]:
+        """One result per requested metric, in order. Never raises for one sample."""
+        return [await self._score_one(MetricName(m), question, answer, contexts, abstained) for m in metrics]
+
+    async def _score_one(
+        self, metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool
+    ) -> MetricResult:
+        started = time.perf_counter()
+
+        def result(status: Literal["scored", "failed", "skipped"], score: float | None = None, reason: str | None = None) -> MetricResult:
+            return MetricResult(metric=metric, status=status, score=score, reason=reason, seconds=round(time.perf_counter() - started, 3))
+
+        skip = _skip_reason(metric, question, answer, contexts, abstained)
+        if skip:
+            return result("skipped", reason=skip)
+        try:
+            value = await self._ascore_with_retry(metric, question, answer, [c for c in contexts if c.strip()])
+        except Exception as exc:  # one metric of one sample: record, never raise
+            reason = describe_failure(exc, self.max_tokens)
+            log.warning("%s failed after %.1f s: %s", metric.value, time.perf_counter() - started, reason)
+            return result("failed", reason=reason)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return result("failed", reason=f"judge returned a non-numeric score: {value!r}")
+        if math.isnan(value) or math.isinf(value):
+            why = "judge produced no statements from the answer" if metric is MetricName.FAITHFULNESS else "score is not a number"
+            return result("failed", reason=why)
+        return result("scored", score=min(1.0, max(0.0, float(value))))  # cosine means can dip below 0
+
+    async def _ascore_with_retry(self, metric: MetricName, question: str, answer: str, contexts: list[str]) -> Any:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
+            retry=retry_if_exception(is_transient),
+            wait=wait_fixed(1.0),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if metric is MetricName.FAITHFULNESS:
+                    out = await self._metrics[metric].ascore(user_input=question, response=answer, retrieved_contexts=contexts)
+                else:
+                    out = await self._metrics[metric].ascore(user_input=question, response=answer)
+        return out.value
+
+
+def _skip_reason(metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool) -> str | None:
+    if abstained:
+        return f"answer is an abstention; {metric.value.replace('_', ' ')} is not defined for a refusal"
+    if not answer.strip():
+        return "the answer is empty: nothing to score"
+    if not question.strip():
+        return "the question is empty: nothing to score"
+    if metric is MetricName.FAITHFULNESS and not any(c.strip() for c in contexts):
+        return "no retrieved context: faithfulness has nothing to check the answer against"
+    return None

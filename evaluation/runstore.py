@@ -1,0 +1,136 @@
+"""SQLite store of evaluation runs: config, one row per sample written as it completes, aggregates.
+
+Rows are committed one by one, so a crash or a closed browser tab loses at most the sample in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL,            -- running | completed | failed
+    eval_set TEXT NOT NULL,
+    n_items INTEGER NOT NULL,
+    config TEXT NOT NULL,            -- JSON: pipeline + judge config
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    idx INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    question TEXT NOT NULL,
+    reference TEXT,
+    answerable INTEGER,
+    kind TEXT,
+    answer TEXT,
+    abstained INTEGER,
+    abstain_reason TEXT,
+    outcome TEXT,                    -- answered | correct_abstention | false_abstention | hallucinated_answer | error
+    contexts TEXT,                   -- JSON list of {id, source, score, text}
+    metrics TEXT,                    -- JSON list of MetricResult
+    error TEXT,
+    seconds REAL,
+    PRIMARY KEY (run_id, idx)
+);
+"""
+
+
+class RunSummary(BaseModel):
+    id: str
+    created_at: str
+    status: str
+    eval_set: str
+    n_items: int
+    n_done: int
+    config: dict
+    error: str | None = None
+
+
+class SampleRow(BaseModel):
+    idx: int
+    item_id: str
+    question: str
+    reference: str | None
+    answerable: bool | None
+    kind: str | None
+    answer: str | None
+    abstained: bool | None
+    abstain_reason: str | None
+    outcome: str
+    contexts: list[dict]
+    metrics: list[dict]
+    error: str | None
+    seconds: float | None
+
+
+class RunStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def create_run(self, eval_set: str, n_items: int, config: dict) -> str:
+        run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, created_at, status, eval_set, n_items, config) VALUES (?, ?, 'running', ?, ?, ?)",
+                (run_id, datetime.now(UTC).isoformat(timespec="seconds"), eval_set, n_items, json.dumps(config)),
+            )
+        return run_id
+
+    def add_sample(self, run_id: str, row: SampleRow) -> None:
+        data = row.model_dump()
+        data["contexts"] = json.dumps(data["contexts"])
+        data["metrics"] = json.dumps(data["metrics"])
+        columns = ", ".join(["run_id", *data])
+        marks = ", ".join("?" * (len(data) + 1))
+        with self._conn() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO samples ({columns}) VALUES ({marks})", (run_id, *data.values()))
+
+    def finish_run(self, run_id: str, status: str = "completed", error: str | None = None) -> None:
+        with self._conn() as conn:
+            conn.execute("UPDATE runs SET status = ?, error = ? WHERE id = ?", (status, error, run_id))
+
+    def runs(self) -> list[RunSummary]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT r.*, (SELECT COUNT(*) FROM samples s WHERE s.run_id = r.id) AS n_done "
+                "FROM runs r ORDER BY r.created_at DESC, r.id DESC"
+            ).fetchall()
+        return [RunSummary(**{**dict(r), "config": json.loads(r["config"])}) for r in rows]
+
+    def run(self, run_id: str) -> RunSummary | None:
+        return next((r for r in self.runs() if r.id == run_id), None)
+
+    def samples(self, run_id: str) -> list[SampleRow]:
+        with self._conn() as conn:
+            rows = conn.execute("SELECT * FROM samples WHERE run_id = ? ORDER BY idx", (run_id,)).fetchall()
+        out = []
+        for r in rows:
+            data = {k: r[k] for k in r.keys() if k != "run_id"}
+            data["contexts"] = json.loads(data["contexts"] or "[]")
+            data["metrics"] = json.loads(data["metrics"] or "[]")
+            out.append(SampleRow(**data))
+        return out

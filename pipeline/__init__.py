@@ -1,0 +1,1 @@
+"""Retrieve chunks, answer only from them with citations, abstain when they do not hold the answer."""

@@ -1,0 +1,111 @@
+"""What an answer is: text, whether it abstained and why, and the chunks it cites."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ingest.store import StoredChunk
+from pipeline.prompt import ABSTAIN_PHRASE
+
+AbstainReason = Literal["low_retrieval_score", "model_abstained", "empty_answer"]
+
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+_ABSTAIN = re.compile(r"\b(i\s+(do\s+not|don't|don’t)\s+know|not\s+(in|mentioned\s+in)\s+the\s+(provided\s+)?(context|documents|blocks))\b", re.I)
+
+
+class Citation(BaseModel):
+    marker: int  # the [n] the answer uses
+    chunk_id: str
+    source: str
+    chunk_index: int
+    start: int
+    end: int
+    score: float
+    text: str
+    cited: bool  # False when no answer sentence could be linked to a block: all context is listed instead
+    linked_by: Literal["marker", "overlap", "none"]
+
+
+class Answer(BaseModel):
+    question: str
+    answer: str
+    abstained: bool
+    abstain_reason: AbstainReason | None = None
+    citations: list[Citation]
+    contexts: list[StoredChunk]  # everything retrieved, in rank order
+    config: dict
+    seconds: float = 0.0
+
+    def cli_json(self) -> dict:
+        return {
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "abstain_reason": self.abstain_reason,
+            "citations": [c.model_dump(include={"source", "chunk_id", "score", "text", "marker", "cited", "linked_by"})
+                          for c in self.citations],
+            "config": self.config,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_STOPWORDS = frozenset(
+    "a an and are as at be by did do does for from had has have in is it its of on or that the their this to was "
+    "were what when where which who whom why with".split()
+)
+MIN_OVERLAP = 0.5  # share of a sentence's content words that must appear in a block to link it
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _STOPWORDS}
+
+
+def link_sentences(answer: str, chunks: list[StoredChunk]) -> list[int]:
+    """1-based numbers of the blocks that best support each answer sentence (by shared content words)."""
+    block_words = [content_words(c.text) for c in chunks]
+    linked: list[int] = []
+    for sentence in _SENTENCE.split(answer):
+        words = content_words(_MARKER.sub("", sentence))
+        if not words:
+            continue
+        overlap = [len(words & bw) / len(words) for bw in block_words]
+        best = max(range(len(chunks)), key=overlap.__getitem__, default=None)
+        if best is not None and overlap[best] >= MIN_OVERLAP and best + 1 not in linked:
+            linked.append(best + 1)
+    return sorted(linked)
+
+
+def _citation(marker: int, chunk: StoredChunk, linked_by: Literal["marker", "overlap", "none"]) -> Citation:
+    return Citation(marker=marker, chunk_id=chunk.id, source=chunk.source, chunk_index=chunk.chunk_index,
+                    start=chunk.start, end=chunk.end, score=chunk.score, text=chunk.text,
+                    cited=linked_by != "none", linked_by=linked_by)
+
+
+def is_abstention(text: str) -> bool:
+    return not text.strip() or bool(_ABSTAIN.search(text))
+
+
+def finalize(question: str, raw: str, chunks: list[StoredChunk], config: dict) -> Answer:
+    """Turn model output into an Answer: detect abstention, link sentences to the blocks that support them."""
+    text = raw.strip()
+    if is_abstention(text):
+        reason: AbstainReason = "empty_answer" if not text else "model_abstained"
+        return Answer(question=question, answer=ABSTAIN_PHRASE, abstained=True, abstain_reason=reason,
+                      citations=[], contexts=chunks, config=config)
+    markers = sorted({int(m) for m in _MARKER.findall(text) if 1 <= int(m) <= len(chunks)})
+    if markers:
+        citations = [_citation(m, chunks[m - 1], "marker") for m in markers]
+    elif linked := link_sentences(text, chunks):
+        citations = [_citation(m, chunks[m - 1], "overlap") for m in linked]
+    else:
+        citations = [_citation(i, c, "none") for i, c in enumerate(chunks, start=1)]
+    return Answer(question=question, answer=text, abstained=False, citations=citations, contexts=chunks, config=config)
+
+
+def abstain_low_score(question: str, chunks: list[StoredChunk], config: dict) -> Answer:
+    return Answer(question=question, answer=ABSTAIN_PHRASE, abstained=True, abstain_reason="low_retrieval_score",
+                  citations=[], contexts=chunks, config=config)

@@ -1,0 +1,45 @@
+"""The answering model: any OpenAI-compatible endpoint through langchain-openai, with errors a person can act on."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+
+from settings import Settings
+
+
+class LLMError(RuntimeError):
+    """The LLM endpoint failed; the message says what to do."""
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel:
+    return ChatOpenAI(
+        model=settings.llm_model,
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key,
+        temperature=0,
+        max_tokens=settings.llm_max_tokens,
+        timeout=settings.llm_timeout_s,
+        max_retries=1,
+    )
+
+
+def explain_llm_error(exc: Exception, settings: Settings) -> LLMError:
+    """Map client exceptions to a message naming the endpoint and the fix."""
+    url = settings.openai_base_url
+    how = ("start the bundled server with `make llm`" if settings.uses_local_llm
+           else "check OPENAI_BASE_URL and that the server is running")
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return LLMError(f"The LLM at {url} did not answer within {settings.llm_timeout_s:.0f} s. It may be busy or "
+                        "overloaded; try again, lower top-k, or raise FQA_LLM_TIMEOUT_S.")
+    if isinstance(exc, openai.APIConnectionError | httpx.ConnectError):
+        return LLMError(f"The LLM endpoint {url} is not reachable: {how}.")
+    if isinstance(exc, openai.AuthenticationError):
+        return LLMError(f"The LLM endpoint {url} rejected the API key: check OPENAI_API_KEY.")
+    if isinstance(exc, openai.NotFoundError):
+        return LLMError(f"The LLM endpoint {url} does not serve the model {settings.llm_model!r}: check FQA_LLM_MODEL.")
+    if isinstance(exc, openai.APIStatusError):
+        return LLMError(f"The LLM endpoint {url} answered HTTP {exc.status_code}: {exc.message}")
+    return LLMError(f"The LLM call failed: {exc.__class__.__name__}: {exc}")
