@@ -1,0 +1,144 @@
+"""Every dashboard page through Streamlit's AppTest, on the real sample KB, with a scripted LLM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import streamlit as st
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from streamlit.testing.v1 import AppTest
+
+from evaluation.runstore import RunStore, SampleRow
+from tests.conftest import REPO, free_port
+from ui import resources
+
+
+def _reset_resources() -> None:
+    """Close the app's Qdrant client (one per folder) and forget cached resources between tests."""
+    try:
+        resources.vector_store().client.close()
+    except Exception:  # noqa: BLE001 - nothing was opened, or the folder is gone
+        pass
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app(settings, monkeypatch) -> Iterator[AppTest]:
+    st.cache_resource.clear()
+    monkeypatch.setattr(resources, "chat_model", lambda config: FakeListChatModel(responses=["The colony was named Fort Caroline."]))
+    yield AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    _reset_resources()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_ask_page_shows_an_empty_state_when_nothing_is_ingested(app):
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Ask your documents"
+    assert "knowledge base is empty" in texts(app.info)
+
+
+def test_ask_page_answers_with_a_citation(app, sample_data):
+    app.run()
+    assert app.sidebar.selectbox(key="ask.collection").value == "sample"
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception
+    assert "The colony was named Fort Caroline." in texts(app.success)
+    labels = [e.label for e in app.expander]
+    assert any(label.startswith("[") and "kb/huguenots.md" in label for label in labels), labels
+
+
+def test_ask_page_abstains_on_an_uncovered_question(app, sample_data):
+    app.run()
+    app.text_input(key="ask.question").input("What is the capital of Australia?")
+    app.button[0].click().run()
+    assert "I don't know based on the provided documents." in texts(app.warning)
+    assert "so the model was not asked" in texts(app.caption)
+
+
+def test_ask_page_explains_a_dead_llm_endpoint(app, sample_data, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    from pipeline.llm import make_chat_model
+    monkeypatch.setattr(resources, "chat_model", make_chat_model)
+    app.run()
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception
+    assert "is not reachable" in texts(app.error)
+
+
+def test_knowledge_base_page_lists_collections_and_ingests_the_sample(app, sample_data):
+    app.run()
+    app.switch_page("pages/knowledge_base.py").run()
+    assert not app.exception
+    assert app.title[0].value == "Knowledge base"
+    table = app.dataframe[0].value
+    assert list(table["name"]) == ["sample"] and table["chunks"][0] > 20
+    app.text_input(key="kb.collection").set_value("second")
+    app.checkbox(key="kb.sample").check()
+    app.button[0].click().run()
+    assert not app.exception
+    assert "5 added, 0 unchanged, 0 failed" in texts(app.success)
+
+
+def test_knowledge_base_page_refuses_overlap_larger_than_size(app, sample_data):
+    app.run()
+    app.switch_page("pages/knowledge_base.py").run()
+    app.number_input(key="kb.size").set_value(100)
+    app.number_input(key="kb.overlap").set_value(200)
+    app.checkbox(key="kb.sample").check()
+    app.button[0].click().run()
+    assert "must be smaller than chunk_size" in texts(app.error)
+
+
+def test_evaluation_page_empty_state(app, sample_data):
+    app.run()
+    app.switch_page("pages/evaluation.py").run()
+    assert not app.exception
+    assert "No evaluation runs yet" in texts(app.info)
+
+
+def _stored_run(settings) -> str:
+    runs = RunStore(settings.runs_db)
+    run_id = runs.create_run("sample.jsonl", 3, {"top_k": 4, "llm_model": "qwen2.5-0.5b",
+                                                  "metrics": ["faithfulness", "answer_relevancy"]})
+    rows = [
+        ("What was the name of the Florida Huguenot colony?", "Fort Caroline.", "answered", [0.9, 0.8]),
+        ("In what year was Fort Coligny built?", "It was built in 1560.", "hallucinated_answer", [0.0, None]),
+        ("What is the capital of Australia?", "I don't know based on the provided documents.", "correct_abstention", None),
+    ]
+    for idx, (question, answer, outcome, scores) in enumerate(rows):
+        if scores is None:
+            metrics = [{"metric": m, "status": "skipped", "score": None, "reason": "answer is an abstention", "seconds": 0}
+                       for m in ("faithfulness", "answer_relevancy")]
+        else:
+            metrics = [{"metric": "faithfulness", "status": "scored", "score": scores[0], "reason": None, "seconds": 20},
+                       {"metric": "answer_relevancy", "status": "scored" if scores[1] is not None else "failed",
+                        "score": scores[1], "reason": None if scores[1] is not None else "judge returned unparseable output",
+                        "seconds": 30}]
+        runs.add_sample(run_id, SampleRow(idx=idx, item_id=str(idx), question=question, reference=None, answerable=None,
+                                          kind=None, answer=answer, abstained=scores is None, abstain_reason=None,
+                                          outcome=outcome, contexts=[], metrics=metrics, error=None, seconds=5.0))
+    runs.finish_run(run_id)
+    return run_id
+
+
+def test_evaluation_page_charts_a_stored_run(app, sample_data):
+    run_id = _stored_run(sample_data)
+    app.run()
+    app.switch_page("pages/evaluation.py").run()
+    assert not app.exception
+    assert app.selectbox(key="eval.run_id").value == run_id
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Faithfulness"] == "0.45" and metrics["Answer relevancy"] == "0.80"
+    assert metrics["Hallucinated answers"] == "1"
+    assert "2 of 3 scored" in texts(app.caption) and "1 of 3 scored" in texts(app.caption)
+    charts = app.get("plotly_chart")
+    assert len(charts) == 2
+    table = app.dataframe[0].value
+    assert "answer_relevancy failed: judge returned unparseable output" in table["notes"][1]

@@ -1,0 +1,39 @@
+"""Process-wide resources for the dashboard, created once (embedded Qdrant allows one client per folder)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from evaluation.runstore import RunStore
+from ingest.embedder import embedder_info, make_embedder
+from ingest.store import VectorStore, open_client
+from pipeline.llm import make_chat_model
+from settings import Settings
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    return Settings()
+
+
+@st.cache_resource(show_spinner="Opening the knowledge base…")
+def vector_store() -> VectorStore:
+    base = settings()
+    return VectorStore(open_client(base), embedder_info(base))
+
+
+@st.cache_resource(show_spinner="Loading the embedding model…")
+def embedder() -> Embeddings:
+    return make_embedder(settings())
+
+
+@st.cache_resource(show_spinner=False)
+def run_store() -> RunStore:
+    return RunStore(settings().runs_db)
+
+
+def chat_model(config: Settings) -> BaseChatModel:
+    """Cheap to build; not cached so a changed model or endpoint takes effect at once."""
+    return make_chat_model(config)
