@@ -44,7 +44,8 @@ test: setup browser
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 bench: setup
-	$(PY) bench/pipeline_vs_embedder.py
+	$(PY) bench/ingest.py
+	$(PY) bench/retrieval.py
 
 clean:
 	rm -rf data tests/artifacts
