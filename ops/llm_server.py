@@ -10,10 +10,12 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 
@@ -49,6 +51,25 @@ def is_up(base_url: str, timeout: float = 2.0) -> bool:
     return bool(served_models(base_url, timeout))
 
 
+def port_open(base_url: str) -> bool:
+    url = urlparse(base_url)
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until_serving(base_url: str, wait_s: float) -> set[str]:
+    """Models of a server that is up; llama-cpp-python does not answer /models while it generates, so poll."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        models = served_models(base_url, timeout=5.0)
+        if models or time.monotonic() > deadline:
+            return models
+        time.sleep(1.0)
+
+
 def terminate(pid: int, wait_s: float = 10.0) -> None:
     """SIGTERM the server's process group, then SIGKILL: uvicorn waits for an in-flight generation on SIGTERM."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -68,13 +89,13 @@ def terminate(pid: int, wait_s: float = 10.0) -> None:
 def start(settings: Settings, aliases: list[str] | None = None, port: int | None = None, workdir: Path | None = None,
           wait_s: float = 120.0) -> tuple[subprocess.Popen | None, str]:
     """Start a server (or reuse one that answers) and return (process or None if reused, base_url)."""
-    from urllib.parse import urlparse
-
     url = urlparse(settings.openai_base_url)
     host, port = url.hostname or "127.0.0.1", port or url.port or 8766
     base_url = f"http://{host}:{port}/v1"
-    if is_up(base_url):
-        return None, base_url
+    if port_open(base_url):  # a running server may be busy generating: wait for it rather than start a second
+        if wait_until_serving(base_url, wait_s):
+            return None, base_url
+        raise LLMServerError(f"port {port} is taken by a process that does not answer as an OpenAI-compatible server")
     workdir = workdir or settings.data_dir / "llm"
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "server.json"

@@ -84,7 +84,10 @@ def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     on 2 cores slowed generation from ~30 to ~0.3 tokens/s (measured), so we never start a second one.
     """
     base = Settings(openai_base_url=f"http://127.0.0.1:{LOCAL_LLM_PORT}/v1")
-    if {ANSWER_MODEL, JUDGE_MODEL} <= llm_server.served_models(base.openai_base_url):
+    if llm_server.port_open(base.openai_base_url):  # busy servers do not answer /models at once: wait
+        served = llm_server.wait_until_serving(base.openai_base_url, 600)
+        if not {ANSWER_MODEL, JUDGE_MODEL} <= served:
+            pytest.fail(f"port {LOCAL_LLM_PORT} is taken by a server without {ANSWER_MODEL} and {JUDGE_MODEL}")
         yield base.openai_base_url
         return
     missing = [alias for alias in (ANSWER_MODEL, JUDGE_MODEL) if not llm_path(base, alias).exists()]
