@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default=Path.home() / ".cache" / "faithful-qa" / "models")
     qdrant_url: str | None = Field(default=None, validation_alias=_alias("QDRANT_URL", "FQA_QDRANT_URL"))
     qdrant_api_key: str | None = Field(default=None, validation_alias=_alias("QDRANT_API_KEY", "FQA_QDRANT_API_KEY"))
+    # storage engine (storage layer): embedded engine when QDRANT_URL is unset; "edge" = qdrant-edge in
+    # <data_dir>/qdrant-edge (faster writes and hybrid search, see bench/retrieval.py), "local" = qdrant-client
+    qdrant_engine: Literal["local", "edge"] = "local"
     collection: str = "sample"
     sample_kb: Path = Path("samples/kb")
     sample_eval_set: Path = Path("samples/eval/sample.jsonl")
@@ -57,6 +60,26 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=80, ge=0)
     top_k: int = Field(default=4, ge=1, le=50)
     min_score: float = Field(default=0.40, ge=-1.0, le=1.0)
+
+    # knowledge base management (issue 5): chunking strategy (sizes in tokens for "token"), per-file size limit
+    chunk_strategy: Literal["recursive", "token", "markdown"] = "recursive"
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
+    # grounding check (pipeline/grounding.py): per-claim verdicts after every answer
+    grounding_policy: Literal["annotate", "strict", "off"] = "annotate"
+    # the judge: the 1.5B, because the 0.5B judge flagged no hallucinated HaluEval answer (bench/grounding.py);
+    # "" = the answering model. Cut at P(supported) >= 0.4 (RECIPES: the 1.5B's P(true) sits in 0.3-0.5)
+    grounding_model: str = "qwen2.5-1.5b"
+    grounding_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+    grounding_retries: int = Field(default=2, ge=1, le=5)
+
+    # retrieval strategy toggles (pipeline/retrieval.py, rerank.py, query_expansion.py)
+    retrieval_mode: Literal["dense", "mmr", "hybrid"] = "dense"
+    fetch_k: int = Field(default=12, ge=1, le=100)  # candidates fetched for MMR, hybrid fusion and reranking
+    mmr_lambda: float = Field(default=0.5, ge=0.0, le=1.0)  # 1 = pure relevance, 0 = pure diversity
+    rerank: Literal["none", "cheap", "llm"] = "none"
+    query_expansion: Literal["none", "multi", "hyde"] = "none"
+    expansion_queries: int = Field(default=3, ge=1, le=5)  # paraphrases written for multi-query expansion
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:

@@ -2,19 +2,28 @@
 
 Each collection records the embedder id and dimension that filled it; querying or adding with a
 different embedder is refused with a clear error instead of returning nonsense neighbours.
+
+Collections hold a named dense vector and a named BM25 sparse vector (Qdrant applies IDF at query time),
+both computed here from the chunk text, so `hybrid_search` can fuse keyword and semantic matches (RRF).
+Collections made before that (one unnamed dense vector) still serve dense search; hybrid search on
+them asks for a re-ingest.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from ingest import sparse
 from ingest.embedder import EmbedderInfo
+from ingest.store_edge import EdgeClient
 from settings import Settings
 
 
@@ -34,8 +43,16 @@ class CollectionMismatchError(StoreError):
     pass
 
 
+DENSE = "dense"
+SPARSE = "sparse"
+
+
 class StoredChunk(BaseModel):
-    """A chunk as stored, with the similarity score of the query that found it."""
+    """A chunk as stored, with the scores of the query that found it.
+
+    `score` ranks (cosine for dense search, the fusion score for hybrid search); `similarity` is always the
+    query-chunk cosine similarity, which is what a minimum-similarity gate must compare against.
+    """
 
     id: str
     source: str
@@ -45,6 +62,7 @@ class StoredChunk(BaseModel):
     end: int
     text: str
     score: float = 0.0
+    similarity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,10 +71,16 @@ class CollectionInfo:
     chunks: int
     documents: int
     embedder: str
+    hybrid: bool  # False: made before keyword vectors existed; re-ingest it for hybrid search
+    disk_mb: float | None  # None on a Qdrant server
 
 
-def open_client(settings: Settings) -> QdrantClient:
-    """One client per process: embedded Qdrant allows a single client per folder."""
+def open_client(settings: Settings) -> QdrantClient | EdgeClient:
+    """One client per process: embedded Qdrant allows a single client per folder.
+
+    QDRANT_URL set: a server. Otherwise the embedded engine `settings.qdrant_engine` picks: "local"
+    (qdrant-client's local mode, in `qdrant_path`) or "edge" (qdrant-edge, in `<data_dir>/qdrant-edge`).
+    """
     if settings.qdrant_url:
         client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=30)
         try:
@@ -64,24 +88,27 @@ def open_client(settings: Settings) -> QdrantClient:
         except (ResponseHandlingException, UnexpectedResponse, OSError) as exc:
             raise StoreError(f"cannot reach the Qdrant server at {settings.qdrant_url}: {exc}") from exc
         return client
-    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    folder = settings.qdrant_path.with_name("qdrant-edge") if settings.qdrant_engine == "edge" else settings.qdrant_path
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        return QdrantClient(path=str(settings.qdrant_path))
+        return EdgeClient(folder) if settings.qdrant_engine == "edge" else QdrantClient(path=str(folder))
     except RuntimeError as exc:
         if "already accessed" in str(exc):
             raise StoreLockedError(
-                f"the knowledge base in {settings.qdrant_path} is open in another process (often the running "
+                f"the knowledge base in {folder} is open in another process (often the running "
                 "dashboard). Stop that process, or use a Qdrant server (set QDRANT_URL) for concurrent access."
             ) from exc
         raise
 
 
 class VectorStore:
-    """The operations ingest, retrieval and the pages need, over any QdrantClient."""
+    """The operations ingest, retrieval and the pages need, over a QdrantClient (server or local mode) or an
+    EdgeClient (qdrant-edge), which answers the same calls."""
 
-    def __init__(self, client: QdrantClient, embedder: EmbedderInfo) -> None:
+    def __init__(self, client: QdrantClient | EdgeClient, embedder: EmbedderInfo) -> None:
         self.client = client
         self.embedder = embedder
+        self._hybrid: dict[str, bool] = {}  # layout per collection; get_collection counts every point in local mode
 
     def ensure_collection(self, name: str) -> bool:
         """Create the collection if missing (returns True then); refuse one made by another embedder."""
@@ -90,8 +117,9 @@ class VectorStore:
             return False
         self.client.create_collection(
             name,
-            vectors_config=qm.VectorParams(size=self.embedder.dim, distance=qm.Distance.COSINE),
-            metadata={"embedder": self.embedder.id, "dim": self.embedder.dim},
+            vectors_config={DENSE: qm.VectorParams(size=self.embedder.dim, distance=qm.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            metadata={"embedder": self.embedder.id, "dim": self.embedder.dim, "sparse": sparse.MODEL_ID},
         )
         with warnings.catch_warnings():  # local mode ignores payload indexes (and says so); servers use it
             warnings.simplefilter("ignore", UserWarning)
@@ -113,6 +141,12 @@ class VectorStore:
                 "ingest into a new collection."
             )
 
+    def is_hybrid(self, name: str) -> bool:
+        """True for collections with named dense + sparse vectors; False for the older single-vector layout."""
+        if name not in self._hybrid:
+            self._hybrid[name] = SPARSE in (self.client.get_collection(name).config.params.sparse_vectors or {})
+        return self._hybrid[name]
+
     def names(self) -> list[str]:
         return sorted(c.name for c in self.client.get_collections().collections)
 
@@ -123,13 +157,10 @@ class VectorStore:
 
     def replace_source(self, name: str, source: str, chunks: list[dict], vectors: list[list[float]],
                        keep_ids: list[str]) -> None:
-        """Upsert a document's new chunks, then drop its chunks that are no longer produced."""
+        """Upsert a document's new chunks (dense vectors given, sparse ones computed from payload["text"]),
+        then drop its chunks that are no longer produced."""
         if chunks:
-            self.client.upsert(
-                name,
-                points=[qm.PointStruct(id=c["id"], vector=v, payload=c["payload"]) for c, v in zip(chunks, vectors, strict=True)],
-                wait=True,
-            )
+            self.client.upsert(name, points=self._points(name, chunks, vectors), wait=True)
         self.client.delete(
             name,
             points_selector=qm.FilterSelector(
@@ -142,15 +173,46 @@ class VectorStore:
         )
 
     def delete_collection(self, name: str) -> None:
+        self._hybrid.pop(name, None)
         self.client.delete_collection(name)
 
     def count(self, name: str) -> int:
         return self.client.count(name, exact=True).count
 
     def search(self, name: str, vector: list[float], limit: int) -> list[StoredChunk]:
+        """Dense top-`limit` by cosine similarity (`score` == `similarity`)."""
         self.check(name)
-        hits = self.client.query_points(name, query=vector, limit=limit, with_payload=True).points
-        return [_to_chunk(str(h.id), h.payload or {}, h.score) for h in hits]
+        using = DENSE if self.is_hybrid(name) else None
+        hits = self.client.query_points(name, query=vector, using=using, limit=limit, with_payload=True).points
+        return [_to_chunk(str(h.id), h.payload or {}, h.score, h.score) for h in hits]
+
+    def hybrid_search(self, name: str, dense_vector: list[float], query_text: str, limit: int,
+                      prefetch_limit: int | None = None) -> list[StoredChunk]:
+        """Dense and BM25 candidates (`prefetch_limit` each, default 4 x limit) fused by reciprocal rank.
+
+        `score` is the RRF score (rank only); `similarity` is each chunk's cosine to `dense_vector`.
+        """
+        self.check(name)
+        if not self.is_hybrid(name):
+            raise CollectionMismatchError(
+                f"collection {name!r} was ingested before hybrid search existed and has no keyword (sparse) vectors. "
+                f"Use dense search, or re-ingest it: delete the collection and run python -m ingest PATH --collection {name}"
+            )
+        depth = prefetch_limit or 4 * limit
+        hits = self.client.query_points(
+            name,
+            prefetch=[qm.Prefetch(query=dense_vector, using=DENSE, limit=depth),
+                      qm.Prefetch(query=sparse.encode_query(query_text), using=SPARSE, limit=depth)],
+            query=qm.FusionQuery(fusion=qm.Fusion.RRF),
+            limit=limit, with_payload=True, with_vectors=[DENSE],
+        ).points
+        query = _unit(dense_vector)
+        return [_to_chunk(str(h.id), h.payload or {}, h.score, float(_unit(h.vector[DENSE]) @ query)) for h in hits]
+
+    def dense_vectors(self, name: str, ids: list[str]) -> dict[str, list[float]]:
+        """The stored dense vectors of these points (either collection layout), e.g. for MMR."""
+        points = self.client.retrieve(name, ids=ids, with_payload=False, with_vectors=True)
+        return {str(p.id): p.vector[DENSE] if isinstance(p.vector, dict) else p.vector for p in points}
 
     def scroll(self, name: str, limit: int = 10_000) -> list[StoredChunk]:
         points, _ = self.client.scroll(name, limit=limit, with_payload=True, with_vectors=False)
@@ -161,9 +223,36 @@ class VectorStore:
         for name in self.names():
             meta = self.client.get_collection(name).config.metadata or {}
             sources = {c.source for c in self.scroll(name)}
-            infos.append(CollectionInfo(name, self.count(name), len(sources), str(meta.get("embedder", "?"))))
+            infos.append(CollectionInfo(name, self.count(name), len(sources), str(meta.get("embedder", "?")),
+                                        self.is_hybrid(name), self._disk_mb(name)))
         return infos
 
+    def _disk_mb(self, name: str) -> float | None:
+        if isinstance(self.client, EdgeClient):
+            folder = self.client.path / name
+        elif (location := getattr(self.client._client, "location", None)) and location != ":memory:":  # noqa: SLF001
+            folder = Path(location) / "collection" / name  # qdrant-client local mode's own layout
+        else:
+            return None
+        # blocks in use, not file sizes: qdrant-edge preallocates sparse 32 MB files
+        used = sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file())
+        return round(used / 2**20, 2)
 
-def _to_chunk(point_id: str, payload: dict, score: float) -> StoredChunk:
-    return StoredChunk(id=point_id, score=score, **{k: payload[k] for k in StoredChunk.model_fields if k in payload and k not in ("id", "score")})
+    def _points(self, name: str, chunks: list[dict], vectors: list[list[float]]) -> list[qm.PointStruct]:
+        if not self.is_hybrid(name):
+            return [qm.PointStruct(id=c["id"], vector=v, payload=c["payload"]) for c, v in zip(chunks, vectors, strict=True)]
+        sparse_vectors = sparse.encode_documents([c["payload"]["text"] for c in chunks])
+        return [qm.PointStruct(id=c["id"], vector={DENSE: v, SPARSE: s}, payload=c["payload"])
+                for c, v, s in zip(chunks, vectors, sparse_vectors, strict=True)]
+
+
+def _unit(vector: list[float]) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    return array / (np.linalg.norm(array) or 1.0)
+
+
+_CHUNK_FIELDS = [k for k in StoredChunk.model_fields if k not in ("id", "score", "similarity")]
+
+
+def _to_chunk(point_id: str, payload: dict, score: float, similarity: float | None = None) -> StoredChunk:
+    return StoredChunk(id=point_id, score=score, similarity=similarity, **{k: payload[k] for k in _CHUNK_FIELDS if k in payload})
