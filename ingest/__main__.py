@@ -1,4 +1,13 @@
-"""CLI: python -m ingest PATH [--collection NAME] [--chunk-size N] [--chunk-overlap N]"""
+"""CLI: ingest a file or folder, or delete a document.
+
+    python -m ingest PATH [--collection NAME | --per-config] [--strategy recursive|token|markdown]
+                          [--chunk-size N] [--chunk-overlap N] [--include GLOB]... [--exclude GLOB]...
+    python -m ingest --delete SOURCE --collection NAME
+
+Without --collection or --per-config the collection is settings.collection ("sample"); --per-config
+derives the name from the embedder and chunking config (e.g. sample__all-minilm-l6-v2-int8__token-200-20),
+so configurations can be compared side by side without re-ingesting.
+"""
 
 from __future__ import annotations
 
@@ -9,48 +18,76 @@ from pathlib import Path
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from ingest.chunking import STRATEGIES, spec_of
+from ingest.collections import collection_name
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
-from ingest.ingestor import ingest_files, sources_for
+from ingest.ingestor import IngestProgress, IngestReport, delete_document, ingest_configured, sources_for
 from ingest.loaders import LoadError
 from ingest.store import StoreError, VectorStore, open_client
 from settings import Settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ingest", description="Ingest a file or folder into Qdrant.")
-    parser.add_argument("path", type=Path)
-    parser.add_argument("--collection")
-    parser.add_argument("--chunk-size", type=int)
-    parser.add_argument("--chunk-overlap", type=int)
+    parser.add_argument("path", type=Path, nargs="?", help="file or folder to ingest")
+    parser.add_argument("--collection", help="exact collection name (default: settings.collection)")
+    parser.add_argument("--per-config", action="store_true",
+                        help="use a collection named after the embedder and chunking config")
+    parser.add_argument("--strategy", choices=STRATEGIES)
+    parser.add_argument("--chunk-size", type=int, help="characters, or tokens for --strategy token")
+    parser.add_argument("--chunk-overlap", "--overlap", type=int)
+    parser.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files (repeatable)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files (repeatable)")
+    parser.add_argument("--delete", metavar="SOURCE", help="delete this document and its chunks instead of ingesting")
+    return parser
+
+
+def print_report(report: IngestReport) -> None:
+    """The outcome table the page shows, one file a line."""
+    width = max((len(o.source) for o in report.outcomes), default=4)
+    print(f"  {'status':<9} {'file':<{width}}  chunks added / reason")
+    for outcome in report.outcomes:
+        detail = outcome.reason if outcome.status == "failed" else f"{outcome.chunks} chunks"
+        print(f"  {outcome.status:<9} {outcome.source:<{width}}  {detail}")
+    print(report.summary())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
+    if (args.path is None) == (args.delete is None):
+        parser.error("give a PATH to ingest, or --delete SOURCE")
     try:
-        settings = Settings().with_overrides(
-            collection=args.collection, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
-        )
-        files = sources_for(args.path)
+        settings = Settings().with_overrides(collection=args.collection, chunk_size=args.chunk_size,
+                                             chunk_overlap=args.chunk_overlap, chunk_strategy=args.strategy)
+        spec = spec_of(settings)
+        info = embedder_info(settings)
+        collection = (collection_name(settings.collection, info.id, spec.strategy, spec.size, spec.overlap)
+                      if args.per_config else settings.collection)
+        files = sources_for(args.path, args.include, args.exclude) if args.path else []
         client = open_client(settings)
-    except (ValidationError, LoadError, StoreError) as exc:
+    except (ValidationError, LoadError, StoreError, EmbedderUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        store = VectorStore(client, embedder_info(settings))
+        store = VectorStore(client, info)
+        if args.delete:
+            removed = delete_document(store, collection, args.delete)
+            print(f"deleted {args.delete!r} from {collection!r}: {removed} chunks removed")
+            return 0 if removed else 1
         embedder = make_embedder(settings)
-        with tqdm(total=len(files), unit="file", desc="ingest") as bar:
-            def progress(done: int, total: int, name: str) -> None:
-                bar.n = done
-                bar.set_postfix_str(name[-40:])
+        with tqdm(total=len(files), unit="file", desc=f"ingest → {collection}") as bar:
+            def progress(p: IngestProgress) -> None:
+                bar.n = p.files_done
+                bar.set_postfix(chunks=p.chunks_added, file=p.current[-30:])
                 bar.refresh()
-            report = ingest_files(store, embedder, files, settings.collection, settings.chunk_size,
-                                  settings.chunk_overlap, progress)
+            report = ingest_configured(settings, store, embedder, files, collection, progress)
     except (StoreError, EmbedderUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         client.close()
-    for outcome in report.outcomes:
-        detail = outcome.reason if outcome.status == "failed" else f"{outcome.chunks} chunks"
-        print(f"  {outcome.status:<9} {outcome.source}  {detail}")
-    print(report.summary())
+    print_report(report)
     return 1 if report.failed else 0
 
 

@@ -1,12 +1,23 @@
-"""Turn a file into plain text, or say in plain words why it cannot be read."""
+"""Turn a file into plain-text documents, or say in plain words why it cannot be read.
+
+Most files are one document; a csv or jsonl file is one document per row (source `file.csv#row12`),
+so a table of FAQs or tickets is searchable row by row.
+"""
 
 from __future__ import annotations
 
+import csv
+import fnmatch
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".html", ".htm", ".docx")
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+ROW_SUFFIXES = (".csv", ".jsonl")
+SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".pdf", ".html", ".htm", ".docx", *ROW_SUFFIXES)
 MAX_FILE_BYTES = 50 * 1024 * 1024
+TEXT_COLUMNS = ("text", "content")  # a row's text comes from the first of these columns, else from all columns
 
 
 class LoadError(ValueError):
@@ -29,19 +40,19 @@ def _decode(data: bytes, name: str) -> str:
     raise LoadError(f"{name}: the bytes are not valid UTF-8 text (is it a binary file with a text extension?)")
 
 
-def _pdf_text(path: Path) -> str:
+def _pdf_text(path: Path, name: str) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:
-            raise LoadError(f"{path.name}: the PDF is encrypted; save an unencrypted copy and try again")
+            raise LoadError(f"{name}: the PDF is encrypted; save an unencrypted copy and try again")
         return "\n\n".join((page.extract_text() or "") for page in reader.pages)
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         if isinstance(exc, LoadError):
             raise
-        raise LoadError(f"{path.name}: not a readable PDF ({exc.__class__.__name__}: {exc})") from exc
+        raise LoadError(f"{name}: not a readable PDF ({exc.__class__.__name__}: {exc})") from exc
 
 
 def _html_text(data: bytes, name: str) -> tuple[str, str]:
@@ -54,7 +65,7 @@ def _html_text(data: bytes, name: str) -> tuple[str, str]:
     return title, soup.get_text("\n", strip=True)
 
 
-def _docx_text(path: Path) -> str:
+def _docx_text(path: Path, name: str) -> str:
     import zipfile
 
     from docx import Document
@@ -62,7 +73,43 @@ def _docx_text(path: Path) -> str:
     try:
         return "\n\n".join(p.text for p in Document(str(path)).paragraphs)
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(f"{path.name}: not a readable Word document ({exc.__class__.__name__})") from exc
+        raise LoadError(f"{name}: not a readable Word document ({exc.__class__.__name__})") from exc
+
+
+def _row_document(record: dict, name: str, number: int) -> LoadedDocument | None:
+    """One csv/jsonl record as a document; None when it holds no text."""
+    values = {str(k): "" if v is None else str(v).strip() for k, v in record.items() if k is not None}
+    column = next((c for c in TEXT_COLUMNS if values.get(c)), None)
+    text = values[column] if column else "\n".join(f"{k}: {v}" for k, v in values.items() if v)
+    if not text.strip():
+        return None
+    title = values.get("title") or f"{Path(name).name} row {number}"
+    return LoadedDocument(source=f"{name}#row{number}", title=title, text=text)
+
+
+def _rows(data: bytes, name: str, suffix: str) -> list[LoadedDocument]:
+    text = _decode(data, name)
+    if suffix == ".csv":
+        try:
+            records = list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise LoadError(f"{name}: not a readable CSV file ({exc})") from exc
+    else:
+        records = []
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise LoadError(f"{name}: line {line_no} is not valid JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise LoadError(f"{name}: line {line_no} is not a JSON object")
+            records.append(record)
+    docs = [doc for number, record in enumerate(records, start=1) if (doc := _row_document(record, name, number))]
+    if not docs:
+        raise LoadError(f"{name}: no extractable text (no row has a non-empty value)")
+    return docs
 
 
 def _first_heading(text: str) -> str:
@@ -73,33 +120,56 @@ def _first_heading(text: str) -> str:
     return ""
 
 
-def load_file(path: Path, source: str | None = None) -> LoadedDocument:
-    """Read one file. Raises LoadError with a reason a person understands."""
+def load_documents(path: Path, source: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> list[LoadedDocument]:
+    """Read one file into its documents. Raises LoadError with a reason a person understands."""
     name = source or path.name
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(f"{name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
     size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise LoadError(f"{name}: too large ({size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB)")
+    if size > max_bytes:
+        raise LoadError(f"{name}: too large ({_size(size)}; the limit is {_size(max_bytes)})")
+    if suffix in ROW_SUFFIXES:
+        return _rows(path.read_bytes(), name, suffix)
     title = ""
     if suffix == ".pdf":
-        text = _pdf_text(path)
+        text = _pdf_text(path, name)
     elif suffix == ".docx":
-        text = _docx_text(path)
+        text = _docx_text(path, name)
     elif suffix in (".html", ".htm"):
         title, text = _html_text(path.read_bytes(), name)
     else:
         text = _decode(path.read_bytes(), name)
     if not text.strip():
         raise LoadError(f"{name}: no extractable text (empty file, or a scanned PDF without a text layer)")
-    return LoadedDocument(source=name, title=title or _first_heading(text), text=text)
+    return [LoadedDocument(source=name, title=title or _first_heading(text), text=text)]
 
 
-def discover(root: Path) -> list[Path]:
-    """All files under a folder (recursively, hidden ones skipped), or the file itself."""
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def discover(root: Path, include: list[str] | None = None, exclude: list[str] | None = None) -> list[Path]:
+    """Files under a folder (recursively, hidden ones skipped), or the file itself.
+
+    Globs match the path relative to the folder (`**/*.md`, `drafts/*`) or the bare file name (`*.pdf`).
+    """
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise LoadError(f"{root}: no such file or folder")
-    return sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+    def matches(rel: str, patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], p) for p in patterns)
+
+    found = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or any(part.startswith(".") for part in rel.split("/")):
+            continue
+        if include and not matches(rel, include):
+            continue
+        if exclude and matches(rel, exclude):
+            continue
+        found.append(path)
+    return found

@@ -1,16 +1,25 @@
-"""Knowledge base: upload documents, choose chunking, ingest with progress, see what each collection holds."""
+"""Knowledge base: upload or pick documents, preview chunking, ingest with progress, browse and delete."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from ingest.ingestor import ingest_files, sources_for
-from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.chunking import STRATEGIES, spec_of
+from ingest.collections import collection_name
+from ingest.ingestor import delete_document, ingest_configured, sources_for
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
 from ingest.uploads import staged_uploads
-from ui import resources
+from ui import kb_widgets, resources
 from ui.widgets import guarded, store_or_stop
+
+
+def _globs(text: str) -> list[str]:
+    return [g.strip() for g in text.split(",") if g.strip()]
+
 
 st.title("Knowledge base")
 store = store_or_stop()
@@ -24,44 +33,104 @@ else:
     st.info("No collections yet. Upload documents below, or ingest the bundled sample.", icon=":material/inbox:")
 
 st.subheader("Add documents")
-with st.form("kb.form"):
-    uploads = st.file_uploader("Files", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES], accept_multiple_files=True,
-                               key="kb.files")
-    use_sample = st.checkbox("Ingest the bundled sample knowledge base (samples/kb)", value=not infos, key="kb.sample")
-    cols = st.columns(3)
-    collection = cols[0].text_input("Collection", value=base.collection, key="kb.collection")
-    chunk_size = cols[1].number_input("Chunk size (characters)", 50, 8000, base.chunk_size, step=50, key="kb.size")
-    overlap = cols[2].number_input("Chunk overlap (characters)", 0, 4000, base.chunk_overlap, step=10, key="kb.overlap")
-    submitted = st.form_submit_button("Ingest", type="primary")
+uploads = st.file_uploader("Files", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES], accept_multiple_files=True,
+                           key="kb.files") or []
+folder_cols = st.columns([2, 1, 1])
+folder = folder_cols[0].text_input("Or a folder on this machine (read recursively)", key="kb.folder").strip()
+include = folder_cols[1].text_input("Include globs", placeholder="*.md, *.pdf", key="kb.include")
+exclude = folder_cols[2].text_input("Exclude globs", placeholder="drafts/*", key="kb.exclude")
+use_sample = st.checkbox("Ingest the bundled sample knowledge base (samples/kb)", value=not infos, key="kb.sample")
 
-if submitted:
-    try:
-        config = base.with_overrides(collection=collection.strip() or None, chunk_size=int(chunk_size),
-                                     chunk_overlap=int(overlap))
-    except ValidationError as exc:
-        st.error("; ".join(e["msg"] for e in exc.errors()))
+cols = st.columns(4)
+strategy = cols[0].selectbox("Chunking", STRATEGIES, index=STRATEGIES.index(base.chunk_strategy), key="kb.strategy",
+                             help="recursive: characters at paragraph/sentence breaks · token: the embedder's own "
+                                  "tokens, never over its 256-token window · markdown: split by headers first")
+unit = "tokens" if strategy == "token" else "characters"
+chunk_size = cols[1].number_input(f"Chunk size ({unit})", 50, 8000, base.chunk_size, step=10, key="kb.size")
+overlap = cols[2].number_input(f"Chunk overlap ({unit})", 0, 4000, base.chunk_overlap, step=10, key="kb.overlap")
+per_config = cols[3].checkbox("A collection per config", key="kb.per_config",
+                              help="Name the collection after the embedder and chunking settings, so configurations "
+                                   "can be compared side by side without re-ingesting.")
+collection = st.text_input("Collection", value=base.collection, key="kb.collection").strip()
+
+try:
+    config = base.with_overrides(chunk_strategy=strategy, chunk_size=int(chunk_size), chunk_overlap=int(overlap))
+    spec = spec_of(config)
+except ValidationError as exc:
+    st.error("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), icon=":material/error:")
+    config = spec = None
+if spec and per_config:
+    collection = collection_name(collection or base.collection, store.embedder.id, spec.strategy, spec.size, spec.overlap)
+    st.caption(f"Ingesting into **{collection}**")
+
+try:
+    folder_files = sources_for(Path(folder), _globs(include) or None, _globs(exclude) or None) if folder else []
+except LoadError as exc:
+    st.error(str(exc), icon=":material/folder_off:")
+    folder_files = []
+sample_files = sources_for(base.sample_kb) if use_sample else []
+
+candidates = {f.name: (f.name, f.getvalue(), None) for f in uploads}
+candidates |= {source: (source, None, path) for path, source in folder_files + sample_files}
+if spec and candidates:
+    with st.expander("Preview how a document will be chunked", expanded=False):
+        picked = st.selectbox("Document", list(candidates), key="kb.preview_doc")
+        try:
+            docs = kb_widgets.load_preview(config, *candidates[picked])
+            kb_widgets.show_preview(docs[0], spec, kb_widgets.token_counter(base))
+        except LoadError as exc:
+            st.warning(str(exc), icon=":material/warning:")
+
+if st.button("Ingest", type="primary", key="kb.ingest"):
+    if config is None:
         st.stop()
-    files = [(f.name, f.getvalue()) for f in uploads or []]
-    if not files and not use_sample:
-        st.warning("Choose files to upload or tick the sample box.")
+    if not (uploads or folder_files or sample_files):
+        st.warning("Choose files to upload, a folder, or tick the sample box.")
         st.stop()
     embedder = guarded(resources.embedder)
     bar = st.progress(0.0, text="Starting…")
+    with staged_uploads([(f.name, f.getvalue()) for f in uploads], base.data_dir) as staged:
+        report = guarded(lambda: ingest_configured(config, store, embedder, staged + folder_files + sample_files,
+                                                   collection or base.collection, kb_widgets.progress_callback(bar)))
+    st.session_state["kb.report"] = report
+    st.rerun()  # refresh the collections table; the report is shown from session state
 
-    def progress(done: int, total: int, name: str) -> None:
-        bar.progress(done / max(total, 1), text=f"{done}/{total} files" + (f" · {name}" if name else ""))
+if report := st.session_state.get("kb.report"):
+    kb_widgets.show_report(report)
+if notice := st.session_state.pop("kb.notice", None):
+    st.success(notice, icon=":material/delete:")
 
-    with staged_uploads(files, base.data_dir) as staged:
-        todo = staged + (sources_for(base.sample_kb) if use_sample else [])
-        report = ingest_files(store, embedder, todo, config.collection, config.chunk_size, config.chunk_overlap,
-                              progress)
-    (st.error if report.failed else st.success)(report.summary())
-    st.dataframe(pd.DataFrame([vars(o) for o in report.outcomes]), hide_index=True, width="stretch")
+if not infos:
+    st.stop()
 
-if infos:
-    with st.expander("Delete a collection"):
-        doomed = st.selectbox("Collection to delete", [i.name for i in infos], key="kb.delete_name")
-        sure = st.checkbox(f"Yes, delete {doomed!r} and all its chunks", key="kb.delete_sure")
-        if st.button("Delete", disabled=not sure, key="kb.delete"):
-            store.delete_collection(doomed)
-            st.rerun()
+st.subheader("Browse chunks")
+names = [i.name for i in infos]
+browse = st.selectbox("Collection", names, index=names.index(base.collection) if base.collection in names else 0,
+                      key="kb.browse_collection")
+chunks = sorted(store.scroll(browse), key=lambda c: (c.source, c.chunk_index))
+query = st.text_input("Search chunks by text", key="kb.browse_query").strip()
+found = [c for c in chunks if query.lower() in c.text.lower()] if query else chunks
+st.plotly_chart(kb_widgets.length_histogram(chunks), key="kb.histogram")
+st.caption(f"{len(found)} of {len(chunks)} chunks" + (f" contain {query!r}" if query else ""))
+if found:
+    st.dataframe(pd.DataFrame([{"source": c.source, "chunk": c.chunk_index, "characters": len(c.text),
+                                "text": c.text[:120]} for c in found[:500]]), hide_index=True, width="stretch",
+                 key="kb.browse_table")
+    labels = {f"{c.source} · chunk {c.chunk_index}": c for c in found[:500]}
+    shown = st.selectbox("Show a chunk with its neighbours", list(labels), key="kb.browse_chunk")
+    kb_widgets.show_chunk(labels[shown], chunks)
+
+with st.expander("Delete a document"):
+    sources = sorted({c.source for c in chunks})
+    doomed_doc = st.selectbox(f"Document in {browse!r}", sources, key="kb.delete_doc_name")
+    if st.button("Delete document", key="kb.delete_doc"):
+        removed = delete_document(store, browse, doomed_doc)
+        st.session_state["kb.notice"] = f"Deleted {doomed_doc} from {browse!r}: {removed} chunks removed."
+        st.rerun()
+
+with st.expander("Delete a collection"):
+    doomed = st.selectbox("Collection to delete", names, key="kb.delete_name")
+    sure = st.checkbox(f"Yes, delete {doomed!r} and all its chunks", key="kb.delete_sure")
+    if st.button("Delete", disabled=not sure, key="kb.delete"):
+        store.delete_collection(doomed)
+        st.rerun()

@@ -1,0 +1,112 @@
+"""The Knowledge base page through Streamlit's AppTest: upload outcomes, chunking preview, per-config
+collections, chunk browser and document deletion, on the real embedder and embedded Qdrant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+from tests.pdf import write_pdf
+from ui import resources
+
+SKY = (REPO / "samples/kb/sky_uk.txt").read_text()
+
+
+@pytest.fixture
+def app(settings) -> Iterator[AppTest]:
+    st.cache_resource.clear()
+    yield AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    try:
+        resources.vector_store().client.close()
+    except Exception:  # noqa: BLE001 - nothing was opened
+        pass
+    st.cache_resource.clear()
+
+
+def open_kb(app: AppTest) -> AppTest:
+    """Run the app and go to the Knowledge base page (after the data fixtures have filled the folder)."""
+    app.run()
+    return app.switch_page("pages/knowledge_base.py").run()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def table_with(app: AppTest, column: str):
+    return next(d.value for d in app.dataframe if column in d.value.columns)
+
+
+def test_uploading_a_good_and_a_corrupt_file_reports_each_outcome(app, tmp_path):
+    open_kb(app)
+    app.checkbox(key="kb.sample").uncheck()
+    good = write_pdf(tmp_path / "lighthouse.pdf", ["The Quesnard lighthouse light is seen from 23 nautical miles."])
+    app.file_uploader(key="kb.files").set_value([("lighthouse.pdf", good.read_bytes(), "application/pdf"),
+                                                 ("../../broken.pdf", b"%PDF-1.4 truncated", "application/pdf")])
+    app.button(key="kb.ingest").click().run()
+    assert not app.exception
+    assert "2 files: 1 added, 0 unchanged, 1 failed" in texts(app.error)
+    outcomes = table_with(app, "reason")
+    assert list(outcomes["file"]) == ["upload/lighthouse.pdf", "upload/broken.pdf"]  # the path was stripped
+    assert list(outcomes["status"]) == ["added", "failed"]
+    assert "broken.pdf: not a readable PDF" in outcomes["reason"][1]
+    assert list(app.dataframe[0].value["name"]) == ["sample"]  # the collections table is refreshed
+
+
+def test_preview_shows_chunk_boundaries_and_token_counts(app, sample_data):
+    open_kb(app)
+    app.checkbox(key="kb.sample").check().run()
+    app.selectbox(key="kb.preview_doc").select("kb/sky_uk.txt")
+    app.selectbox(key="kb.strategy").select("token")
+    app.number_input(key="kb.size").set_value(100)
+    app.number_input(key="kb.overlap").set_value(10).run()
+    assert not app.exception
+    preview = table_with(app, "tokens")
+    assert preview["tokens"].max() <= 100 and len(preview) > 3
+    assert preview["start"][1] < preview["end"][0]  # windows overlap
+    assert "chunks of kb/sky_uk.txt with token 100/10 tokens" in texts(app.caption)
+    marked = app.code[0].value
+    assert marked.startswith("⟦0 ") and " 0⟧" in marked and "⟦1 " in marked
+    app.selectbox(key="kb.strategy").select("recursive")
+    app.number_input(key="kb.size").set_value(3000).run()
+    assert "over the embedder's 254-token window" in texts(app.caption)
+    app.number_input(key="kb.size").set_value(100)
+    app.number_input(key="kb.overlap").set_value(200).run()
+    assert "must be smaller than chunk_size" in texts(app.error)
+
+
+def test_a_per_config_collection_sits_beside_the_default_one(app, sample_data):
+    open_kb(app)
+    app.checkbox(key="kb.per_config").check()
+    app.selectbox(key="kb.strategy").select("markdown").run()
+    assert "sample__all-minilm-l6-v2-int8__markdown-600-80" in texts(app.caption)
+    app.file_uploader(key="kb.files").set_value([("sky.txt", SKY.encode(), "text/plain")])
+    app.button(key="kb.ingest").click().run()
+    assert not app.exception
+    assert "1 added" in texts(app.success)
+    table = app.dataframe[0].value
+    assert list(table["name"]) == ["sample", "sample__all-minilm-l6-v2-int8__markdown-600-80"]
+    assert list(table["documents"]) == [5, 1]
+
+
+def test_chunk_browser_searches_shows_neighbours_and_deletes_a_document(app, sample_data):
+    open_kb(app)
+    assert app.selectbox(key="kb.browse_collection").value == "sample"
+    assert len(app.get("plotly_chart")) == 1
+    app.text_input(key="kb.browse_query").input("Astra 2A").run()
+    assert "1 of " in texts(app.caption) and "contain 'Astra 2A'" in texts(app.caption)
+    shown = app.selectbox(key="kb.browse_chunk").value
+    assert shown.startswith("kb/sky_uk.txt · chunk ")
+    before, this, after = (t.value for t in app.text)  # the chunk between its neighbours in the same document
+    assert "Astra 2A" in this and this in SKY
+    assert all(n in SKY and n != this for n in (before, after) if n != "(none: document edge)")
+    assert before != after
+    app.selectbox(key="kb.delete_doc_name").select("kb/sky_uk.txt")
+    app.button(key="kb.delete_doc").click().run()
+    assert not app.exception
+    assert "Deleted kb/sky_uk.txt from 'sample'" in texts(app.success)
+    assert app.dataframe[0].value["documents"][0] == 4
