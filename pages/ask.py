@@ -1,13 +1,15 @@
-"""Ask: question in, grounded answer with citations out (or an explicit "I don't know")."""
+"""Ask: question in, answer streamed, then each claim checked against the passages, with highlighted citations."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from pipeline.answer import Answer
-from pipeline.chain import answer_question
+from pipeline.chain import stream_answer
 from pipeline.llm import LLMError
+from pipeline.grounding import judge_settings
 from ui import resources
+from ui.retrieval_controls import retrieval_controls
 from ui.widgets import collection_picker, empty_knowledge_base, guarded, show_answer, store_or_stop
 
 HISTORY = "ask.history"
@@ -27,8 +29,19 @@ st.sidebar.subheader("Retrieval")
 top_k = st.sidebar.slider("Passages to retrieve (top-k)", 1, 10, base.top_k, key="ask.top_k")
 min_score = st.sidebar.slider("Minimum similarity to answer", 0.0, 1.0, base.min_score, 0.05, key="ask.min_score",
                               help="Below this cosine similarity the pipeline abstains without asking the model.")
-config = base.with_overrides(collection=collection, top_k=top_k, min_score=min_score)
-st.sidebar.caption(f"Model: `{config.llm_model}` at `{config.openai_base_url}`")
+retrieval = retrieval_controls(base, "ask.retrieval", hybrid_available=store.is_hybrid(collection))
+st.sidebar.subheader("Grounding check")
+policies = ["annotate", "strict", "off"]
+policy = st.sidebar.radio(
+    "After answering", policies, index=policies.index(base.grounding_policy), key="ask.grounding",
+    format_func={"annotate": "Mark unsupported claims", "strict": "Withhold unless all supported",
+                 "off": "Do not check"}.__getitem__,
+    help="Each sentence of the answer is checked against the retrieved passages by the LLM judge, "
+         "with a cheap similarity and names/numbers signal beside it.")
+config = base.with_overrides(collection=collection, top_k=top_k, min_score=min_score, grounding_policy=policy,
+                             **retrieval)
+st.sidebar.caption(f"Model: `{config.llm_model}` at `{config.openai_base_url}`; grounding judge "
+                   f"`{judge_settings(config).llm_model}`")
 
 with st.form("ask.form", clear_on_submit=False, border=False):
     question = st.text_input("Question", key="ask.question", placeholder="e.g. What modern city did Khanbaliq become?")
@@ -37,13 +50,23 @@ with st.form("ask.form", clear_on_submit=False, border=False):
 history: list[dict] = st.session_state.setdefault(HISTORY, [])
 if asked and question.strip():
     embedder = guarded(resources.embedder)
-    with st.spinner("Retrieving passages and asking the model…"):
-        try:
-            answer = answer_question(config, store, embedder, resources.chat_model(config), question)
-        except LLMError as exc:
-            st.error(str(exc), icon=":material/cloud_off:")
-        else:
-            history.insert(0, answer.model_dump())
+    live = st.empty()  # the answer as it is written; replaced by the checked answer below
+    try:
+        with live.container(border=True, key="ask.live"):
+            st.markdown(f"**{question.strip()}**")
+            with st.spinner("Retrieving passages…"):
+                stream = stream_answer(config, store, embedder, resources.chat_model(config), question,
+                                       judge=resources.chat_model(judge_settings(config)))
+            if config.grounding_policy != "strict":
+                st.write_stream(stream)
+            with st.spinner("Checking each claim against the passages…"):
+                answer = stream.finish()
+    except LLMError as exc:
+        live.empty()
+        st.error(str(exc), icon=":material/cloud_off:")
+    else:
+        live.empty()
+        history.insert(0, answer.model_dump())
 elif asked:
     st.warning("Type a question first.")
 

@@ -1,4 +1,4 @@
-"""What an answer is: text, whether it abstained and why, and the chunks it cites."""
+"""What an answer is: text, whether it abstained and why, the chunks it cites, and how well its claims are grounded."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import BaseModel
 
 from ingest.store import StoredChunk
-from pipeline.prompt import ABSTAIN_PHRASE
+from pipeline.grounding import Grounding
+from pipeline.prompt import ABSTAIN_PHRASE, is_abstention
 
-AbstainReason = Literal["low_retrieval_score", "model_abstained", "empty_answer"]
+AbstainReason = Literal["low_retrieval_score", "model_abstained", "empty_answer", "unsupported_claims"]
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-_ABSTAIN = re.compile(r"\b(i\s+(do\s+not|don't|don’t)\s+know|not\s+(in|mentioned\s+in)\s+the\s+(provided\s+)?(context|documents|blocks))\b", re.I)
 
 
 class Citation(BaseModel):
@@ -27,6 +27,7 @@ class Citation(BaseModel):
     text: str
     cited: bool  # False when no answer sentence could be linked to a block: all context is listed instead
     linked_by: Literal["marker", "overlap", "none"]
+    span: tuple[int, int] | None = None  # offsets in `text` of the sentence closest to the answer's claims
 
 
 class Answer(BaseModel):
@@ -38,14 +39,17 @@ class Answer(BaseModel):
     contexts: list[StoredChunk]  # everything retrieved, in rank order
     config: dict
     seconds: float = 0.0
+    grounding: Grounding | None = None  # None when the policy is off or nothing was answered
 
     def cli_json(self) -> dict:
         return {
             "answer": self.answer,
             "abstained": self.abstained,
             "abstain_reason": self.abstain_reason,
-            "citations": [c.model_dump(include={"source", "chunk_id", "score", "text", "marker", "cited", "linked_by"})
+            "citations": [c.model_dump(include={"source", "chunk_id", "chunk_index", "score", "text", "marker", "cited",
+                                                "linked_by", "span"})
                           for c in self.citations],
+            "grounding": self.grounding and {"summary": self.grounding.summary, **self.grounding.model_dump()},
             "config": self.config,
             "seconds": round(self.seconds, 2),
         }
@@ -85,10 +89,6 @@ def _citation(marker: int, chunk: StoredChunk, linked_by: Literal["marker", "ove
                     cited=linked_by != "none", linked_by=linked_by)
 
 
-def is_abstention(text: str) -> bool:
-    return not text.strip() or bool(_ABSTAIN.search(text))
-
-
 def finalize(question: str, raw: str, chunks: list[StoredChunk], config: dict) -> Answer:
     """Turn model output into an Answer: detect abstention, link sentences to the blocks that support them."""
     text = raw.strip()
@@ -109,3 +109,9 @@ def finalize(question: str, raw: str, chunks: list[StoredChunk], config: dict) -
 def abstain_low_score(question: str, chunks: list[StoredChunk], config: dict) -> Answer:
     return Answer(question=question, answer=ABSTAIN_PHRASE, abstained=True, abstain_reason="low_retrieval_score",
                   citations=[], contexts=chunks, config=config)
+
+
+def withhold(answer: Answer) -> Answer:
+    """The strict policy: a draft with claims the check did not confirm is replaced by the abstention phrase."""
+    return answer.model_copy(update={"answer": ABSTAIN_PHRASE, "abstained": True,
+                                     "abstain_reason": "unsupported_claims", "citations": []})

@@ -1,23 +1,26 @@
-"""The LCEL chain: retrieve top-k → abstain if nothing is close enough → prompt → LLM → cited Answer.
+"""The answer path: retrieve → abstain if nothing is close enough → prompt | LLM (streamed) → cited Answer → grounding.
 
-The score gate runs before the model: small local models answer unanswerable questions anyway
-(see RECIPES), so the prompt's abstention rule is a second line, not the control.
+The score gate runs before the model and the grounding check after it: small local models answer unanswerable
+questions anyway (see RECIPES), so the prompt's abstention rule is a third line, not the control.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import openai
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from ingest.embedder import embedder_info
 from ingest.store import VectorStore
-from pipeline.answer import Answer, abstain_low_score, finalize
-from pipeline.llm import explain_llm_error
+from pipeline import retrieval
+from pipeline.answer import Answer, abstain_low_score, finalize, withhold
+from pipeline.grounding import check_grounding, claim_evidence, judge_settings, split_claims
+from pipeline.llm import explain_llm_error, make_chat_model
 from pipeline.prompt import PROMPT, PROMPT_VERSION, format_context
 from settings import Settings
 
@@ -33,38 +36,105 @@ def pipeline_config(settings: Settings) -> dict:
         "llm_base_url": settings.openai_base_url,
         "prompt_version": PROMPT_VERSION,
         "temperature": 0,
+        "grounding_policy": settings.grounding_policy,
+        "grounding_model": judge_settings(settings).llm_model,
+        "grounding_threshold": settings.grounding_threshold,
+        **retrieval.retrieval_config(settings),
     }
 
 
 def build_chain(settings: Settings, store: VectorStore, embedder: Embeddings, llm: BaseChatModel) -> Runnable:
-    """A Runnable from {"question": str} to Answer."""
-    config = pipeline_config(settings)
+    """A Runnable from {"question"} to {"question", "chunks", "context"}: what the generation step is given."""
+    retrieve = RunnableLambda(  # RETRIEVAL STEP: the one call that chooses the chunks
+        lambda s: retrieval.retrieve(settings, store, embedder, llm, s["question"]))
+    return (RunnablePassthrough.assign(chunks=retrieve)
+            | RunnablePassthrough.assign(context=lambda s: format_context(s["chunks"])))
 
-    def retrieve(state: dict) -> list:
-        return store.search(settings.collection, embedder.embed_query(state["question"]), settings.top_k)
 
-    def too_weak(state: dict) -> bool:
-        return not state["chunks"] or state["chunks"][0].score < settings.min_score
+class AnswerStream:
+    """An answer being written: iterate for the tokens as the model writes them, then `finish()` for the Answer.
 
-    generate = (
-        RunnablePassthrough.assign(context=lambda s: format_context(s["chunks"]))
-        | RunnablePassthrough.assign(raw=PROMPT | llm | StrOutputParser())
-        | RunnableLambda(lambda s: finalize(s["question"], s["raw"], s["chunks"], config))
-    )
-    gate = RunnableLambda(lambda s: abstain_low_score(s["question"], s["chunks"], config))
-    return RunnablePassthrough.assign(chunks=retrieve) | RunnableBranch((too_weak, gate), generate)
+    `finish()` links citations, runs the grounding check and applies the policy; it drains the stream first
+    if nobody iterated it (the strict policy shows nothing before the check).
+    """
+
+    def __init__(self, settings: Settings, store: VectorStore, embedder: Embeddings, llm: BaseChatModel,
+                 question: str, judge: BaseChatModel | None = None):
+        self.question = question.strip()
+        if not self.question:
+            raise ValueError("Type a question first.")
+        self._settings, self._embedder, self._llm = settings, embedder, llm
+        self._judge = judge or (make_chat_model(judge_settings(settings)) if settings.grounding_model else llm)
+        self._started = time.perf_counter()
+        self._config = pipeline_config(settings)
+        self._state = self._guard(lambda: build_chain(settings, store, embedder, llm).invoke({"question": self.question}))
+        chunks = self._state["chunks"]
+        best = retrieval.best_similarity(chunks)  # the cosine, whatever score the retrieval mode ranked by
+        self.gated = best is None or best < settings.min_score
+        self._tokens: list[str] = []
+        self._streamed = False
+
+    def _guard(self, call):  # noqa: ANN001, ANN202 - any callable, its result
+        try:
+            return call()
+        except openai.OpenAIError as exc:
+            raise explain_llm_error(exc, self._settings) from exc
+
+    def __iter__(self) -> Iterator[str]:
+        if self.gated or self._streamed:
+            return
+        self._streamed = True
+        generate = PROMPT | self._llm | StrOutputParser()
+        try:
+            for token in generate.stream(self._state):
+                self._tokens.append(token)
+                yield token
+            if not "".join(self._tokens).strip():
+                # the bundled llama-cpp-python server ended streams after the role chunk (measured 2026-11-26):
+                # ask once more without streaming rather than report an empty answer
+                self._tokens = [generate.invoke(self._state)]
+                yield self._tokens[0]
+        except openai.OpenAIError as exc:
+            raise explain_llm_error(exc, self._settings) from exc
+
+    def finish(self) -> Answer:
+        for _ in self:
+            pass
+        chunks = self._state["chunks"]
+        if self.gated:
+            answer = abstain_low_score(self.question, chunks, self._config)
+        else:
+            answer = self._ground(finalize(self.question, "".join(self._tokens), chunks, self._config))
+        answer.seconds = time.perf_counter() - self._started
+        return answer
+
+    def _ground(self, answer: Answer) -> Answer:
+        """Mark each citation's supporting span, then (unless the policy is off) judge every claim."""
+        if answer.abstained:
+            return answer
+        claims = split_claims(answer.answer)
+        signals, spans = claim_evidence(claims, answer.contexts, self._embedder)
+        answer = answer.model_copy(update={"citations": [c.model_copy(update={"span": spans.get(c.chunk_id)})
+                                                         for c in answer.citations]})
+        if self._settings.grounding_policy == "off":
+            return answer
+        grounding = check_grounding(self._settings, self.question, claims, signals, answer.contexts, self._judge)
+        answer = answer.model_copy(update={"grounding": grounding})
+        if self._settings.grounding_policy == "strict" and not grounding.fully_supported:
+            return withhold(answer)
+        return answer
+
+
+def stream_answer(settings: Settings, store: VectorStore, embedder: Embeddings, llm: BaseChatModel, question: str,
+                  judge: BaseChatModel | None = None) -> AnswerStream:
+    """Retrieve now; the returned stream yields the answer's tokens, and `finish()` gives the checked Answer.
+
+    The grounding judge defaults to `grounding_model`, else the answering model. LLM failures come back as LLMError with an actionable message.
+    """
+    return AnswerStream(settings, store, embedder, llm, question, judge)
 
 
 def answer_question(settings: Settings, store: VectorStore, embedder: Embeddings, llm: BaseChatModel,
-                    question: str) -> Answer:
-    """Run the chain once; LLM failures come back as LLMError with an actionable message."""
-    question = question.strip()
-    if not question:
-        raise ValueError("Type a question first.")
-    started = time.perf_counter()
-    try:
-        answer = build_chain(settings, store, embedder, llm).invoke({"question": question})
-    except openai.OpenAIError as exc:
-        raise explain_llm_error(exc, settings) from exc
-    answer.seconds = time.perf_counter() - started
-    return answer
+                    question: str, judge: BaseChatModel | None = None) -> Answer:
+    """Answer without streaming (evaluation, tests): the same path as `stream_answer`."""
+    return stream_answer(settings, store, embedder, llm, question, judge).finish()

@@ -8,6 +8,8 @@ markers a stronger model writes on its own).
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.prompts import ChatPromptTemplate
 
 from ingest.store import StoredChunk
@@ -29,3 +31,11 @@ PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)]
 
 def format_context(chunks: list[StoredChunk]) -> str:
     return "\n\n".join(f"[{i}] (from {c.source})\n{c.text}" for i, c in enumerate(chunks, start=1))
+
+
+_ABSTAIN = re.compile(r"\b(i\s+(do\s+not|don't|don’t)\s+know|not\s+(in|mentioned\s+in)\s+the\s+(provided\s+)?(context|documents|blocks))\b", re.I)
+
+
+def is_abstention(text: str) -> bool:
+    """Empty, or the model's way of saying the context does not hold the answer."""
+    return not text.strip() or bool(_ABSTAIN.search(text))

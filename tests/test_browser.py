@@ -57,16 +57,22 @@ def page() -> Iterator[Page]:
         browser.close()
 
 
-def test_ask_a_question_see_the_answer_and_its_citation(dashboard: str, page: Page):
+def test_ask_a_question_see_it_streamed_grounded_and_cited(dashboard: str, page: Page):
     page.goto(dashboard)
     expect(page.get_by_role("heading", name="Ask your documents")).to_be_visible(timeout=30_000)
     page.get_by_label("Question").fill("What was the name of the Florida Huguenot colony?")
     page.get_by_role("button", name="Ask").click()
+    # the answer appears while it is written, before the grounding check has finished
+    live = page.locator(".st-key-ask-live")
+    expect(live).to_contain_text(re.compile("Fort Caroline", re.I), timeout=180_000)
+    expect(live).to_contain_text("Checking each claim")
+    # then the checked answer: a badge, the claims marked, the citation with its supporting span highlighted
+    expect(page.get_by_text(re.compile(r"^\d+/\d+ claims supported"))).to_be_visible(timeout=300_000)
     answer = page.get_by_test_id("stAlertContentSuccess")
-    expect(answer).to_contain_text(re.compile("Fort Caroline", re.I), timeout=180_000)
+    expect(answer).to_contain_text(re.compile("Fort Caroline", re.I))
     citation = page.get_by_test_id("stExpander").filter(has_text="kb/huguenots.md").first
-    expect(citation).to_be_visible()
     citation.click()
     expect(citation).to_contain_text("Jean Ribault")
+    expect(citation.locator("mark")).to_contain_text("Fort Caroline")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ask.png"), full_page=True)

@@ -1,12 +1,18 @@
-"""The chain over the real sample KB with a scripted LLM: citations, the score gate, abstention parsing."""
+"""The chain over the real sample KB with a scripted LLM: citations, the score gate, abstention parsing, streaming.
+
+One scripted model plays both roles: its responses are consumed in order, the answer first, then one
+verdict per claim for the grounding check (which uses the answering model unless told otherwise).
+"""
 
 from __future__ import annotations
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 
 from pipeline.answer import finalize
-from pipeline.chain import answer_question
+from pipeline.chain import answer_question, stream_answer
 from pipeline.prompt import ABSTAIN_PHRASE, PROMPT, format_context
 
 
@@ -19,9 +25,22 @@ class RecordingLLM(FakeListChatModel):
         self.prompts.append("\n".join(str(m.content) for m in messages))
         return super()._call(messages, stop, run_manager, **kwargs)
 
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001
+        self.prompts.append("\n".join(str(m.content) for m in messages))
+        return super()._stream(messages, stop, run_manager, **kwargs)
+
+
+SUPPORTED = '{"verdict": "supported"}'
+
+
+@pytest.fixture
+def settings(settings):
+    """The conftest settings, with the grounding judge set to the answering (scripted) model."""
+    return settings.with_overrides(grounding_model="")
+
 
 def test_answer_cites_the_chunks_its_markers_name(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline [1]."], prompts=[])
+    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline [1].", SUPPORTED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert not answer.abstained
     assert answer.answer == "The Florida colony was called Fort Caroline [1]."
@@ -64,7 +83,7 @@ def test_abstention_phrasings(raw, abstained, sample_store):
 
 
 def test_answer_without_markers_is_linked_to_the_block_that_supports_it(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The colony was named Fort Caroline."], prompts=[])
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert len(answer.citations) == 1
     citation = answer.citations[0]
@@ -87,3 +106,77 @@ def test_prompt_treats_documents_as_data():
 def test_empty_question_is_refused(settings, sample_store, embedder):
     with pytest.raises(ValueError, match="Type a question"):
         answer_question(settings, sample_store, embedder, RecordingLLM(responses=["x"], prompts=[]), "   ")
+
+
+def test_stream_yields_the_answer_token_by_token_then_a_grounded_answer(settings, sample_store, embedder):
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED], prompts=[])
+    stream = stream_answer(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    tokens = list(stream)
+    assert len(tokens) > 5 and "".join(tokens) == "The colony was named Fort Caroline."
+    answer = stream.finish()
+    assert answer.answer == "The colony was named Fort Caroline." and not answer.abstained
+    assert answer.grounding is not None and answer.grounding.summary == "1/1 claims supported"
+    (claim,) = answer.grounding.claims
+    assert claim.claim == "The colony was named Fort Caroline." and claim.verdict == "supported"
+    assert "Fort Caroline" in claim.signal.best_sentence and claim.signal.missing_terms == []
+    # the citation marks the sentence that carries the answer
+    citation = answer.citations[0]
+    start, end = citation.span
+    assert "Fort Caroline" in citation.text[start:end]
+    # the judge saw the claim and the context, not the answering prompt
+    assert "Claim (part of an answer to the question): The colony was named Fort Caroline." in llm.prompts[1]
+
+
+def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, sample_store, embedder):
+    strict = settings.with_overrides(grounding_policy="strict")
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
+                                  SUPPORTED, '{"verdict": "not_supported"}'], prompts=[])
+    answer = answer_question(strict, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    assert answer.abstained and answer.abstain_reason == "unsupported_claims"
+    assert answer.answer == ABSTAIN_PHRASE and answer.citations == []
+    assert answer.grounding.summary == "1/2 claims supported"
+    (lacking,) = answer.grounding.lacking_support()
+    assert lacking.claim == "It was founded by Napoleon in 1802."
+    assert lacking.signal.missing_terms == ["Napoleon", "1802"]
+
+
+def test_annotate_policy_keeps_the_answer_and_marks_the_unsupported_claim(settings, sample_store, embedder):
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
+                                  SUPPORTED, '{"verdict": "not_supported"}'], prompts=[])
+    answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    assert not answer.abstained and "Napoleon" in answer.answer
+    assert [c.verdict for c in answer.grounding.claims] == ["supported", "not_supported"]
+
+
+def test_policy_off_skips_the_judge_but_still_marks_citation_spans(settings, sample_store, embedder):
+    off = settings.with_overrides(grounding_policy="off")
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline."], prompts=[])
+    answer = answer_question(off, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    assert answer.grounding is None and len(llm.prompts) == 1
+    assert answer.citations[0].span is not None
+    assert answer.cli_json()["grounding"] is None
+
+
+def test_a_judge_that_never_answers_json_leaves_the_claim_unchecked(settings, sample_store, embedder):
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", "Sure! It is supported."], prompts=[])
+    answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    (claim,) = answer.grounding.claims
+    assert claim.verdict == "unchecked" and "not the verdict JSON" in claim.reason
+    assert len(llm.prompts) == 1 + settings.grounding_retries  # bounded retries
+    assert answer.grounding.summary == "0/1 claims supported (1 unchecked)"
+    data = answer.cli_json()["grounding"]
+    assert data["summary"] == "0/1 claims supported (1 unchecked)" and data["claims"][0]["verdict"] == "unchecked"
+
+
+class NoStreamLLM(FakeListChatModel):
+    """A server that ends every stream after the role chunk, before any text (the bundled llama.cpp server did)."""
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001
+        yield ChatGenerationChunk(message=AIMessageChunk(content=""))
+
+
+def test_an_endpoint_that_streams_nothing_is_asked_again_without_streaming(settings, sample_store, embedder):
+    llm = NoStreamLLM(responses=["The colony was named Fort Caroline.", SUPPORTED])
+    answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    assert answer.answer == "The colony was named Fort Caroline." and not answer.abstained
+    assert answer.grounding.summary == "1/1 claims supported"

@@ -1,7 +1,9 @@
-"""Widgets more than one page uses: guarded resource access, collection picker, citations, errors."""
+"""Widgets more than one page uses: guarded resource access, collection picker, answers with grounding, citations."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -9,7 +11,8 @@ import streamlit as st
 
 from ingest.embedder import EmbedderUnavailableError
 from ingest.store import StoreError, VectorStore
-from pipeline.answer import Answer
+from pipeline.answer import Answer, Citation
+from pipeline.grounding import Grounding
 from ui import resources
 
 T = TypeVar("T")
@@ -49,7 +52,60 @@ def empty_knowledge_base() -> None:
     st.page_link("pages/knowledge_base.py", label="Open the Knowledge base page", icon=":material/upload:")
 
 
+VERDICT_LOOK = {  # verdict -> (icon, colour, label)
+    "supported": ("✅", "green", "supported"),
+    "not_supported": ("⚠️", "red", "not supported"),
+    "unchecked": ("❔", "gray", "unchecked"),
+    "abstain": ("➖", "gray", "no claim"),
+}
+
+
+def highlighted(text: str, span: tuple[int, int] | None) -> str:
+    """Chunk text as safe HTML: everything escaped, only the supporting span wrapped in <mark>."""
+    if span is None:
+        return html.escape(text)
+    start, end = span
+    return f"{html.escape(text[:start])}<mark>{html.escape(text[start:end])}</mark>{html.escape(text[end:])}"
+
+
+def _markdown_safe(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>#$|~])", r"\\\1", text)
+
+
+def grounding_badge(grounding: Grounding) -> None:
+    if grounding.fully_supported:
+        colour = "green"
+    elif not grounding.count("not_supported"):
+        colour = "gray"  # nothing refuted, but some claims could not be checked
+    else:
+        colour = "orange" if grounding.count("supported") else "red"
+    st.badge(grounding.summary, color=colour, icon=":material/fact_check:",
+             help=f"Each sentence checked against the passages by {grounding.model} "
+                  f"(P(supported) ≥ {grounding.threshold:.2f} counts as supported), {grounding.seconds:.1f} s.")
+
+
+def show_claims(grounding: Grounding) -> None:
+    """One line per claim: the verdict, then the cheap signal (best passage similarity, names/numbers not found)."""
+    for claim in grounding.claims:
+        icon, colour, label = VERDICT_LOOK[claim.verdict]
+        signal = claim.signal
+        cheap = f"similarity to best passage sentence {signal.similarity:.2f}"
+        if signal.missing_terms:
+            cheap += " · not in the passages: " + ", ".join(signal.missing_terms)
+        if claim.p_supported is not None:
+            cheap += f" · P(supported) {claim.p_supported:.2f}"
+        if claim.reason:
+            cheap += f" · {claim.reason}"
+        st.markdown(f"{icon} :{colour}[**{label}**] {_markdown_safe(claim.claim)}  \n:gray[{_markdown_safe(cheap)}]")
+
+
+def show_citation(c: Citation) -> None:
+    with st.expander(f"[{c.marker}] {c.source} · chunk {c.chunk_index} (chars {c.start}–{c.end}) · score {c.score:.2f}"):
+        st.html(f'<div class="fqa-chunk" style="white-space: pre-wrap">{highlighted(c.text, c.span)}</div>')
+
+
 def show_answer(answer: Answer) -> None:
+    grounding = answer.grounding
     if answer.abstained:
         best = answer.contexts[0].score if answer.contexts else 0.0
         why = {
@@ -57,6 +113,9 @@ def show_answer(answer: Answer) -> None:
                                    f"{answer.config['min_score']:.2f}), so the model was not asked.",
             "model_abstained": "The model found no answer in the retrieved passages.",
             "empty_answer": "The model returned an empty answer.",
+            "unsupported_claims": "The draft answer was withheld (strict grounding policy): "
+                                  f"{len(grounding.lacking_support()) if grounding else 0} of its claims lacked "
+                                  "support in the passages.",
         }[answer.abstain_reason or "model_abstained"]
         st.warning(answer.answer, icon=":material/help:")
         st.caption(why)
@@ -64,10 +123,12 @@ def show_answer(answer: Answer) -> None:
         st.success(answer.answer, icon=":material/fact_check:")
         if not any(c.cited for c in answer.citations):
             st.caption("No answer sentence could be matched to a passage; all retrieved passages are listed.")
+    if grounding:
+        grounding_badge(grounding)
+        show_claims(grounding)
     st.caption(f"{answer.seconds:.1f} s · top-k {answer.config['top_k']} · model {answer.config['llm_model']}")
     for c in answer.citations:
-        with st.expander(f"[{c.marker}] {c.source} · chunk {c.chunk_index} · score {c.score:.2f}"):
-            st.text(c.text)
+        show_citation(c)
     if answer.abstained and answer.contexts:
         with st.expander("Closest passages (not used)"):
             for c in answer.contexts:

@@ -1,0 +1,108 @@
+"""Does the pipeline say "I don't know" when it should? SQuAD 2.0 sample, answerable and unanswerable questions.
+
+    .venv/bin/python bench/abstention.py --limit 20 --models qwen2.5-0.5b qwen2.5-1.5b
+
+The whole corpus (411 paragraphs) is ingested into a temporary collection with the configured chunking and
+retrieval settings; the first N questions are asked through `answer_question` (score gate, prompt, grounding
+check with the annotate policy). Printed per answering model: the share of unanswerable questions answered
+anyway (should be near 0) and of answerable ones answered correctly (a reference answer contained,
+case-insensitive), both as the annotate policy shows them and as the strict policy would (an answer whose
+claims are not all supported is withheld), plus seconds per question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from ingest.embedder import embedder_info, make_embedder  # noqa: E402
+from ingest.ingestor import ingest_configured, sources_for  # noqa: E402
+from ingest.store import VectorStore, open_client  # noqa: E402
+from pipeline.answer import Answer  # noqa: E402
+from pipeline.chain import answer_question  # noqa: E402
+from pipeline.llm import make_chat_model  # noqa: E402
+from settings import Settings  # noqa: E402
+
+SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad2"
+COLLECTION = "squad2"
+
+
+def write_corpus(folder: Path) -> list[tuple[Path, str]]:
+    """One text file per paragraph, named by its id (the source a citation shows)."""
+    for line in (SQUAD / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        (folder / f"{row['id']}.txt").write_text(row["text"], encoding="utf-8")
+    return sources_for(folder)
+
+
+def correct(answer: Answer, references: list[str]) -> bool:
+    return not answer.abstained and any(ref.lower() in answer.answer.lower() for ref in references)
+
+
+def share(hits: int, total: int) -> str:
+    return f"{hits}/{total} ({hits / total:.0%})" if total else "0/0"
+
+
+def run_model(settings: Settings, store: VectorStore, embedder, model: str, questions: list[dict]) -> dict:  # noqa: ANN001
+    config = settings.with_overrides(llm_model=model, grounding_policy="annotate")
+    llm = make_chat_model(config)
+    answers, started = [], time.perf_counter()
+    for q in questions:
+        answers.append(answer_question(config, store, embedder, llm, q["question"]))
+    seconds = (time.perf_counter() - started) / len(questions)
+    kept = [not a.abstained and (a.grounding is None or a.grounding.fully_supported) for a in answers]
+    unans = [i for i, q in enumerate(questions) if not q["answerable"]]
+    ans = [i for i, q in enumerate(questions) if q["answerable"]]
+    result = {
+        "model": model, "seconds": seconds, "n_unanswerable": len(unans), "n_answerable": len(ans),
+        "answered_anyway": sum(not answers[i].abstained for i in unans),
+        "answered_anyway_strict": sum(kept[i] for i in unans),
+        "right": sum(correct(answers[i], questions[i]["answers"]) for i in ans),
+        "right_strict": sum(kept[i] and correct(answers[i], questions[i]["answers"]) for i in ans),
+        "gated": sum(a.abstain_reason == "low_retrieval_score" for a in answers),
+    }
+    print(f"{model}: {len(questions)} questions, {seconds:.1f} s per question, {result['gated']} stopped by the score gate")
+    print(f"  unanswerable answered anyway: annotate {share(result['answered_anyway'], len(unans))}, "
+          f"strict {share(result['answered_anyway_strict'], len(unans))}")
+    print(f"  answerable answered right:    annotate {share(result['right'], len(ans))}, "
+          f"strict {share(result['right_strict'], len(ans))}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=None, help="answering models (default: the configured one)")
+    parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of qa.jsonl)")
+    args = parser.parse_args(argv)
+    questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()][: args.limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=COLLECTION)
+        (Path(tmp) / "corpus").mkdir()
+        files = write_corpus(Path(tmp) / "corpus")
+        client = open_client(settings)
+        try:
+            store = VectorStore(client, embedder_info(settings))
+            embedder = make_embedder(settings)
+            report = ingest_configured(settings, store, embedder, files, COLLECTION)
+            print(f"ingested {len(files)} paragraphs into a temporary collection ({store.count(COLLECTION)} chunks); "
+                  f"retrieval {settings.top_k} chunks, min similarity {settings.min_score}")
+            if report.failed:
+                print(f"warning: {len(report.failed)} paragraphs failed to ingest", file=sys.stderr)
+            results = [run_model(settings, store, embedder, m, questions) for m in args.models or [settings.llm_model]]
+        finally:
+            client.close()
+    print("summary: " + "; ".join(
+        f"{r['model']} unanswerable answered {r['answered_anyway']}/{r['n_unanswerable']} "
+        f"(strict {r['answered_anyway_strict']}), answerable right {r['right']}/{r['n_answerable']} "
+        f"(strict {r['right_strict']}), {r['seconds']:.1f} s/question" for r in results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

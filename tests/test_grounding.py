@@ -1,0 +1,92 @@
+"""The grounding check's parts: claims, the cheap signal (real embedder), the logprob verdict, safe highlighting."""
+
+from __future__ import annotations
+
+import math
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from ingest.store import StoredChunk
+from pipeline.grounding import ClaimCheckInput, CheapSignal, check_claim, claim_evidence, missing_terms, split_claims
+from ui.widgets import highlighted
+
+CHUNK = StoredChunk(
+    id="c1", source="kb/huguenots.md", chunk_index=3, start=1200, end=1420,
+    text="Huguenots founded a colony in Florida. The colony was named Fort Caroline. "
+         "It was destroyed by the Spanish in 1565.")
+OTHER = StoredChunk(id="c2", source="kb/beijing.md", chunk_index=0, start=0, end=60,
+                    text="Khanbaliq later became Beijing. Kublai Khan ruled from there.")
+
+
+def test_claims_are_the_sentences_without_citation_markers():
+    assert split_claims("The colony was Fort Caroline [1]. It fell in 1565 [2].\nSpain took it.") == [
+        "The colony was Fort Caroline.", "It fell in 1565.", "Spain took it."]
+    assert split_claims("  ") == []
+
+
+def test_names_and_numbers_missing_from_the_context_are_listed():
+    context = CHUNK.text
+    assert missing_terms("It was destroyed by the Spanish in 1565.", context) == []
+    assert missing_terms("The French lost it to Napoleon in 1802.", context) == ["French", "Napoleon", "1802"]
+    assert missing_terms("fort caroline was in florida", context) == []  # nothing capitalised, nothing missing
+
+
+def test_cheap_signal_finds_the_best_sentence_and_the_span_each_citation_marks(embedder):
+    claims = ["The colony was called Fort Caroline.", "Kublai Khan ruled from Beijing."]
+    signals, spans = claim_evidence(claims, [CHUNK, OTHER], embedder)
+    assert signals[0].best_sentence == "The colony was named Fort Caroline." and signals[0].chunk_id == "c1"
+    assert signals[0].similarity > 0.8
+    assert signals[1].chunk_id == "c2"
+    start, end = spans["c1"]
+    assert CHUNK.text[start:end] == "The colony was named Fort Caroline."
+    assert OTHER.text[slice(*spans["c2"])] in ("Kublai Khan ruled from there.", "Khanbaliq later became Beijing.")
+
+
+def _judge_reply(verdict: str, p_yes: float) -> AIMessage:
+    """A reply shaped like llama.cpp's: JSON content, and per-token logprobs with top alternatives."""
+    def tok(text: str, top: list[tuple[str, float]]) -> dict:
+        return {"token": text, "logprob": math.log(top[0][1]) if top else 0.0,
+                "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in top]}
+    first, second = ("supported", "not") if verdict == "supported" else ("not", "supported")
+    probs = {"supported": p_yes, "not": 1 - p_yes}
+    content = [tok('{"', []), tok("ver", []), tok("dict", []), tok('":', []), tok(' "', []),
+               tok(first, [(first, probs[first]), (second, probs[second])])]
+    return AIMessage(content=f'{{"verdict": "{verdict}"}}', response_metadata={"logprobs": {"content": content}})
+
+
+SIGNAL = CheapSignal(similarity=0.9, best_sentence="x", chunk_id="c1", span=(0, 1), missing_terms=[])
+ITEM = ClaimCheckInput(question="What was the colony called?", context=CHUNK.text, claim="It was Fort Caroline.")
+
+
+def test_the_verdict_comes_from_p_supported_cut_at_the_threshold(settings):
+    # the plain verdict says "not_supported", but P(supported) = 0.45 clears a 0.4 threshold
+    judge = GenericFakeChatModel(messages=iter([_judge_reply("not_supported", 0.45)]))
+    check = check_claim(judge, ITEM, SIGNAL, settings.with_overrides(grounding_threshold=0.4))
+    assert check.judge_said == "not_supported" and check.p_supported == 0.45 and check.verdict == "supported"
+
+    judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.55)]))
+    check = check_claim(judge, ITEM, SIGNAL, settings.with_overrides(grounding_threshold=0.6))
+    assert check.verdict == "not_supported" and check.p_supported == 0.55
+
+
+def test_without_logprobs_the_plain_verdict_decides(settings):
+    judge = GenericFakeChatModel(messages=iter([AIMessage(content='{"verdict": "not_supported"}')]))
+    check = check_claim(judge, ITEM, SIGNAL, settings)
+    assert check.verdict == "not_supported" and check.p_supported is None
+
+
+def test_a_reply_that_is_not_the_schema_is_retried_then_accepted(settings):
+    judge = GenericFakeChatModel(messages=iter([AIMessage(content='{"answer": "yes"}'),
+                                                AIMessage(content='```json\n{"verdict": "supported"}\n```')]))
+    assert check_claim(judge, ITEM, SIGNAL, settings).verdict == "supported"
+
+
+def test_citation_text_is_escaped_and_only_the_span_is_marked():
+    text = 'Intro <script>alert("x")</script> <b>bold</b>. The colony was named Fort Caroline.'
+    start = text.index("The colony")
+    shown = highlighted(text, (start, len(text)))
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "<b>" not in shown
+    assert shown.endswith("<mark>The colony was named Fort Caroline.</mark>")
+    assert shown.count("<mark>") == 1
+    assert highlighted("<i>x</i>", None) == "&lt;i&gt;x&lt;/i&gt;"
