@@ -1,24 +1,31 @@
-"""CLI: python -m evaluation run --set FILE [--json] | list | show RUN_ID"""
+"""CLI: python -m evaluation run | resume | sweep | ladder | export | list | show  (see --help of each)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from evaluation.aggregate import aggregate, outcome_counts
-from evaluation.evalset import EvalSetError, load_eval_set
+from evaluation.aggregate import abstention_report, aggregate, outcome_counts
+from evaluation.cache import default_cache
+from evaluation.evalset import EvalItem, EvalSetError, load_eval_set
+from evaluation.export import finetune_jsonl, run_json, sample_table
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
-from evaluation.runner import run_evaluation
+from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
+from evaluation.sweep import NamedConfig, SweepError, SweepProgress, grid, load_ladder, run_configs
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
 from ingest.store import StoreError, VectorStore, open_client
 from pipeline.llm import LLMError, make_chat_model
 from settings import Settings
+
+RUNTIME_ERRORS = (StoreError, EmbedderUnavailableError, JudgeUnavailableError, LLMError, SweepError)
 
 
 def report(runs: RunStore, run_id: str) -> dict:
@@ -32,6 +39,7 @@ def report(runs: RunStore, run_id: str) -> dict:
         "config": run.config if run else {},
         "aggregates": [a.model_dump() for a in aggregate(samples, metrics)],
         "outcomes": outcome_counts(samples),
+        "abstention": abstention_report(samples).model_dump(),
         "samples": [s.model_dump(exclude={"contexts"}) for s in samples],
     }
 
@@ -40,9 +48,13 @@ def _print_report(data: dict) -> None:
     print(f"run {data['run_id']} ({data['status']})" + (f": {data['error']}" if data["error"] else ""))
     for agg in data["aggregates"]:
         mean = "n/a" if agg["mean"] is None else f"{agg['mean']:.2f}"
-        print(f"  {agg['metric']:<18} {mean:>5}  ({agg['n_scored']} of {agg['n_total']} scored, "
+        ci = f" [{agg['ci_low']:.2f}, {agg['ci_high']:.2f}]" if agg.get("ci_low") is not None else ""
+        print(f"  {agg['metric']:<18} {mean:>5}{ci}  ({agg['n_scored']} of {agg['n_total']} scored, "
               f"{agg['n_failed']} failed, {agg['n_skipped']} skipped)")
     print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(data["outcomes"].items())))
+    for name, rate in data["abstention"]["rates"].items():
+        if rate is not None:
+            print(f"  {name}: {rate:.0%}")
 
 
 def _emit(data: dict, as_json: bool) -> None:
@@ -52,67 +64,220 @@ def _emit(data: dict, as_json: bool) -> None:
         _print_report(data)
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        items = load_eval_set(args.set)[: args.limit or None]
-        client = open_client(settings)
-    except (EvalSetError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    runs = RunStore(settings.runs_db)
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+@contextmanager
+def components(settings: Settings, runs: RunStore, use_cache: bool = True) -> Iterator[Components]:
+    client = open_client(settings)
     try:
         embedder = make_embedder(settings)
-        judge = Judge(settings, embedder)
-        with tqdm(total=len(items), unit="q", desc="evaluate", file=sys.stderr) as bar:
-            def progress(done: int, total: int, question: str) -> None:
-                bar.n = done
-                bar.set_postfix_str(question[:40])
-                bar.refresh()
-            run_id = run_evaluation(settings, items, args.set.name, store=VectorStore(client, embedder_info(settings)),
-                                    embedder=embedder, llm=make_chat_model(settings), judge=judge, runs=runs,
-                                    metrics=[MetricName(m) for m in args.metrics or []], progress=progress)
-    except (StoreError, EmbedderUnavailableError, JudgeUnavailableError, LLMError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        cache = default_cache(settings.data_dir) if use_cache else None
+        yield Components(store=VectorStore(client, embedder_info(settings)), embedder=embedder,
+                         llm=make_chat_model(settings), judge=Judge(settings, embedder, cache=cache), runs=runs, cache=cache)
     finally:
         client.close()
+
+
+@contextmanager
+def question_bar(desc: str) -> Iterator[Progress]:
+    with tqdm(unit="q", desc=desc, file=sys.stderr) as bar:
+        def progress(done: int, total: int, question: str) -> None:
+            bar.total, bar.n = total, done
+            bar.set_postfix_str(question[:40])
+            bar.refresh()
+        yield progress
+
+
+def _items(path: Path, limit: int | None) -> list[EvalItem]:
+    return load_eval_set(path)[: limit or None]
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
+    try:
+        items = _items(args.set, args.limit)
+    except EvalSetError as exc:
+        return _fail(str(exc))
+    try:
+        with components(settings, runs, not args.no_cache) as parts:
+            with question_bar("evaluate") as progress:
+                run_id = run_evaluation(settings, items, args.set.name, parts, metrics=[MetricName(m) for m in args.metrics or []],
+                                        repeats=args.repeats, eval_set_path=args.set, progress=progress)
+    except RUNTIME_ERRORS as exc:
+        return _fail(str(exc), 1)
     data = report(runs, run_id)
     _emit(data, args.json)
     return 0 if data["status"] == "completed" else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation", description="Evaluate and inspect runs.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_resume(args: argparse.Namespace, base: Settings, runs: RunStore) -> int:
+    run = runs.run(args.run_id)
+    if run is None:
+        return _fail(f"no run {args.run_id!r}; see `python -m evaluation list`")
+    if run.status == "completed":
+        return _fail(f"run {args.run_id} is already completed")
+    path = eval_set_of_run(base, run.config, run.eval_set)
+    if path is None:
+        return _fail(f"run {args.run_id}: its eval set {run.eval_set!r} is no longer where it was; it cannot be resumed")
+    try:
+        settings = settings_of_run(base, run.config)
+        items = _items(path, None)[: run.n_items]
+    except (EvalSetError, ValidationError) as exc:
+        return _fail(str(exc))
+    try:
+        with components(settings, runs, not args.no_cache) as parts:
+            with question_bar("resume") as progress:
+                resume_evaluation(settings, args.run_id, items, parts, progress=progress)
+    except RUNTIME_ERRORS as exc:
+        return _fail(str(exc), 1)
+    data = report(runs, args.run_id)
+    _emit(data, args.json)
+    return 0 if data["status"] == "completed" else 1
+
+
+def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kind: str, configs: list[NamedConfig]) -> int:
+    try:
+        items = _items(args.set, args.limit)
+    except EvalSetError as exc:
+        return _fail(str(exc))
+    try:
+        with components(settings, runs, not args.no_cache) as parts, \
+                tqdm(total=len(configs) * len(items), unit="q", desc=kind, file=sys.stderr) as bar:
+
+            def progress(p: SweepProgress) -> None:
+                bar.n = p.questions_done
+                bar.set_postfix_str(f"step {p.step}/{p.steps} {p.label}")
+                bar.refresh()
+            group_id, run_ids = run_configs(settings, configs, items, args.set.name, parts, kind=kind, kb_root=args.kb,
+                                            metrics=[MetricName(m) for m in args.metrics or []], repeats=args.repeats,
+                                            eval_set_path=args.set, progress=progress)
+    except RUNTIME_ERRORS as exc:
+        return _fail(str(exc), 1)
+    print(f"{kind} {group_id}: {len(run_ids)} runs")
+    for run_id in run_ids:
+        data = report(runs, run_id)
+        name = data["config"].get(f"{kind}_name")
+        means = ", ".join(f"{a['metric']} {'n/a' if a['mean'] is None else format(a['mean'], '.2f')} "
+                          f"({a['n_scored']}/{a['n_total']})" for a in data["aggregates"])
+        print(f"  {run_id}  {name}: {means}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
+    try:
+        configs = grid(args.chunk_sizes, args.chunk_overlaps, args.top_ks)
+    except SweepError as exc:
+        return _fail(str(exc))
+    return _run_group(args, settings, runs, "sweep", configs)
+
+
+def cmd_ladder(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
+    try:
+        configs = load_ladder(args.steps)
+    except SweepError as exc:
+        return _fail(str(exc))
+    return _run_group(args, settings, runs, "ladder", configs)
+
+
+def cmd_export(args: argparse.Namespace, runs: RunStore) -> int:
+    run = runs.run(args.run_id)
+    if run is None:
+        return _fail(f"no run {args.run_id!r}; see `python -m evaluation list`")
+    samples = runs.samples(args.run_id)
+    if args.format == "csv":
+        text = sample_table(samples, run.config.get("metrics", [])).to_csv(index=False)
+    elif args.format == "json":
+        text = json.dumps(run_json(run, samples), ensure_ascii=False, indent=2)
+    else:
+        text = finetune_jsonl(samples, args.min_faithfulness)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _common_run_args(parser: argparse.ArgumentParser, needs_set: bool = True) -> None:
+    if needs_set:
+        parser.add_argument("--set", type=Path, required=True, help=".jsonl or .csv with a 'question' column")
+        parser.add_argument("--limit", type=int, help="only the first N questions")
+        parser.add_argument("--metrics", nargs="+", choices=[m.value for m in MetricName],
+                            help="default: all four (context precision and recall need reference answers)")
+        parser.add_argument("--repeats", type=int, default=1, help="judge each sample r times; report mean and 95%% interval")
+    parser.add_argument("--no-cache", action="store_true", help="ignore cached answers and judge scores")
+    parser.add_argument("--json", action="store_true")
+
+
+def _positive_ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from exc
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more non-negative whole numbers, e.g. 300,600")
+    return values
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m evaluation", description="Evaluate, tune and inspect runs.")
+    sub = root.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="evaluate an eval set and store the run")
-    run.add_argument("--set", type=Path, required=True, help=".jsonl or .csv with a 'question' column")
     run.add_argument("--collection")
     run.add_argument("--top-k", type=int)
-    run.add_argument("--limit", type=int, help="only the first N questions")
-    run.add_argument("--metrics", nargs="+", choices=[m.value for m in MetricName], help="default: all")
-    run.add_argument("--json", action="store_true")
+    _common_run_args(run)
+    resume = sub.add_parser("resume", help="continue an interrupted run from its first missing row")
+    resume.add_argument("run_id")
+    _common_run_args(resume, needs_set=False)
+    sweep = sub.add_parser("sweep", help="grid of chunk size × overlap × top-k, each chunking ingested once")
+    sweep.add_argument("--chunk-sizes", type=_positive_ints, required=True, help="e.g. 300,600")
+    sweep.add_argument("--chunk-overlaps", type=_positive_ints, default=[80], help="e.g. 0,80")
+    sweep.add_argument("--top-ks", type=_positive_ints, required=True, help="e.g. 2,4")
+    ladder = sub.add_parser("ladder", help="an ordered list of named config changes, baseline first")
+    ladder.add_argument("--steps", type=Path, required=True, help='JSON: [{"name": "baseline", "overrides": {}}, …]')
+    for p in (sweep, ladder):
+        p.add_argument("--collection", help="base collection (sweep collections are named after it)")
+        p.add_argument("--kb", type=Path, default=None, help="documents to ingest per chunk config (default: the sample KB)")
+        _common_run_args(p)
+    export = sub.add_parser("export", help="a run as CSV or JSON, or faithful answers as fine-tuning JSONL")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=["csv", "json", "finetune"], default="json")
+    export.add_argument("--min-faithfulness", type=float, default=0.9, help="finetune: keep answers scored at or above")
+    export.add_argument("--out", type=Path)
     sub.add_parser("list", help="list stored runs")
     show = sub.add_parser("show", help="print one stored run")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         settings = Settings().with_overrides(collection=getattr(args, "collection", None), top_k=getattr(args, "top_k", None))
     except ValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "run":
-        return cmd_run(args, settings)
+        return _fail(str(exc))
+    if getattr(args, "repeats", 1) < 1:
+        return _fail("--repeats must be at least 1")
+    if hasattr(args, "kb"):
+        args.kb = args.kb or settings.sample_kb
     runs = RunStore(settings.runs_db)
+    commands = {"run": cmd_run, "resume": cmd_resume, "sweep": cmd_sweep, "ladder": cmd_ladder}
+    if args.command in commands:
+        return commands[args.command](args, settings, runs)
+    if args.command == "export":
+        return cmd_export(args, runs)
     if args.command == "list":
         for r in runs.runs():
-            print(f"{r.id}  {r.status:<9} {r.n_done}/{r.n_items}  {r.eval_set}  top-k {r.config.get('top_k')}  {r.config.get('llm_model')}")
+            group = r.config.get("sweep_id") or r.config.get("ladder_id") or ""
+            print(f"{r.id}  {r.status:<9} {r.n_done}/{r.n_items}  {r.eval_set}  top-k {r.config.get('top_k')}  "
+                  f"{r.config.get('llm_model')}  {group}")
         return 0
     if runs.run(args.run_id) is None:
-        print(f"error: no run {args.run_id!r}; see `python -m evaluation list`", file=sys.stderr)
-        return 2
-    data = report(runs, args.run_id)
-    _emit(data, args.json)
+        return _fail(f"no run {args.run_id!r}; see `python -m evaluation list`")
+    _emit(report(runs, args.run_id), args.json)
     return 0
 
 

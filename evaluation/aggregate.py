@@ -1,12 +1,27 @@
-"""Per-metric aggregates that always say how many samples were actually scored."""
+"""Per-metric aggregates that always say how many samples were actually scored; abstention outcomes and labels.
+
+With r judgements per sample (repeatability runs) a sample's score is the mean of its scored judgements, and
+the 95 % interval is Student's t over the r run-level means (one mean per repeat index).
+"""
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 
 from pydantic import BaseModel
+from scipy.stats import t as student_t
 
+from evaluation.runner import normalize_text
 from evaluation.runstore import SampleRow
+
+OUTCOMES = ["correct_answer", "wrong_answer", "answered", "false_abstention", "correct_abstention",
+            "hallucinated_answer", "abstained", "error"]
+EXPECTED = {"correct_answer": "answerable", "wrong_answer": "answerable", "false_abstention": "answerable",
+            "correct_abstention": "unanswerable", "hallucinated_answer": "unanswerable"}
+GOT = {"correct_answer": "correct answer", "wrong_answer": "wrong answer", "answered": "answer (unchecked)",
+       "hallucinated_answer": "answer (unchecked)", "false_abstention": "abstained", "correct_abstention": "abstained",
+       "abstained": "abstained", "error": "error"}
 
 
 class MetricAggregate(BaseModel):
@@ -16,29 +31,145 @@ class MetricAggregate(BaseModel):
     n_failed: int
     n_skipped: int
     n_total: int
+    repeats: int = 1
+    ci_low: float | None = None  # 95 % interval of the run mean over repeats; None with one judgement
+    ci_high: float | None = None
 
     @property
     def label(self) -> str:
         mean = "n/a" if self.mean is None else f"{self.mean:.2f}"
-        return f"{self.metric}: {mean} ({self.n_scored} of {self.n_total} scored)"
+        ci = f" ±{(self.ci_high - self.ci_low) / 2:.2f}" if self.ci_low is not None and self.ci_high is not None else ""
+        return f"{self.metric}: {mean}{ci} ({self.n_scored} of {self.n_total} scored)"
+
+
+def metric_status(sample: SampleRow, metric: str) -> tuple[str, float | None, str | None]:
+    """(status, score, reason) of one metric of one sample, its repeats folded: scored if any repeat scored."""
+    results = [m for m in sample.metrics if m["metric"] == metric]
+    if sample.outcome == "error":
+        return "failed", None, sample.error
+    scores = [m["score"] for m in results if m["status"] == "scored"]
+    if scores:
+        return "scored", sum(scores) / len(scores), None
+    if not results:
+        return "missing", None, None
+    return results[0]["status"], None, results[0].get("reason")
+
+
+def _interval(per_repeat_means: list[float]) -> tuple[float | None, float | None]:
+    if len(per_repeat_means) < 2:
+        return None, None
+    mean = statistics.fmean(per_repeat_means)
+    half = student_t.ppf(0.975, len(per_repeat_means) - 1) * statistics.stdev(per_repeat_means) / len(per_repeat_means) ** 0.5
+    return max(0.0, mean - half), min(1.0, mean + half)
 
 
 def aggregate(samples: list[SampleRow], metrics: list[str]) -> list[MetricAggregate]:
     out = []
     for metric in metrics:
-        results = [m for s in samples for m in s.metrics if m["metric"] == metric]
-        scores = [m["score"] for m in results if m["status"] == "scored"]
-        statuses = Counter(m["status"] for m in results)
+        folded = [metric_status(s, metric) for s in samples]
+        scores = [score for status, score, _ in folded if status == "scored" and score is not None]
+        statuses = Counter(status for status, _, _ in folded)
+        repeats = sorted({m.get("repeat", 0) for s in samples for m in s.metrics if m["metric"] == metric}) or [0]
+        per_repeat = []
+        for r in repeats:
+            values = [m["score"] for s in samples for m in s.metrics
+                      if m["metric"] == metric and m.get("repeat", 0) == r and m["status"] == "scored"]
+            if values:
+                per_repeat.append(statistics.fmean(values))
+        low, high = _interval(per_repeat)
         out.append(MetricAggregate(
-            metric=metric,
-            mean=sum(scores) / len(scores) if scores else None,
-            n_scored=len(scores),
-            n_failed=statuses["failed"] + sum(1 for s in samples if s.outcome == "error"),
-            n_skipped=statuses["skipped"],
-            n_total=len(samples),
+            metric=metric, mean=statistics.fmean(scores) if scores else None, n_scored=len(scores),
+            n_failed=statuses["failed"], n_skipped=statuses["skipped"], n_total=len(samples), repeats=len(repeats),
+            ci_low=low, ci_high=high,
         ))
     return out
 
 
 def outcome_counts(samples: list[SampleRow]) -> dict[str, int]:
     return dict(Counter(s.outcome for s in samples))
+
+
+class AbstentionReport(BaseModel):
+    """The confusion matrix (expected: answerable / unanswerable × what the pipeline did) and its rates."""
+
+    matrix: dict[str, dict[str, int]]
+    rates: dict[str, float | None]
+    n_labelled: int
+    n_total: int
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def abstention_report(samples: list[SampleRow]) -> AbstentionReport:
+    counts = Counter(s.outcome for s in samples)
+    matrix: dict[str, dict[str, int]] = {"answerable": {}, "unanswerable": {}}
+    for outcome, n in counts.items():
+        if outcome in EXPECTED:
+            row = matrix[EXPECTED[outcome]]
+            row[GOT[outcome]] = row.get(GOT[outcome], 0) + n
+    answerable = counts["correct_answer"] + counts["wrong_answer"] + counts["false_abstention"]
+    unanswerable = counts["correct_abstention"] + counts["hallucinated_answer"]
+    rates = {
+        "answer accuracy (answerable)": _rate(counts["correct_answer"], answerable),
+        "false abstention rate (answerable)": _rate(counts["false_abstention"], answerable),
+        "correct abstention rate (unanswerable)": _rate(counts["correct_abstention"], unanswerable),
+        "hallucination rate (unanswerable)": _rate(counts["hallucinated_answer"], unanswerable),
+    }
+    return AbstentionReport(matrix=matrix, rates=rates, n_labelled=answerable + unanswerable, n_total=len(samples))
+
+
+def failure_label(sample: SampleRow) -> str:
+    """What went wrong with one sample, in the words of the drill-down: retrieval miss, hallucination, …"""
+    if sample.outcome == "error":
+        return "error"
+    if sample.outcome == "correct_abstention":
+        return "correct abstention"
+    if sample.outcome == "hallucinated_answer":
+        return "hallucination"
+    if sample.reference and sample.outcome in ("false_abstention", "wrong_answer"):
+        if not any(normalize_text(sample.reference) in normalize_text(c.get("text", "")) for c in sample.contexts):
+            return "retrieval miss"
+    if sample.outcome == "false_abstention":
+        return "false abstention"
+    status, faithfulness, _ = metric_status(sample, "faithfulness")
+    if status == "scored" and faithfulness is not None and faithfulness < 0.5:
+        return "hallucination"
+    if sample.outcome == "wrong_answer":
+        return "wrong answer"
+    return "ok"
+
+
+class CoveragePoint(BaseModel):
+    threshold: float
+    coverage: float  # share of questions that would be answered
+    faithfulness: float | None  # mean faithfulness of those answered and scored
+    hallucination_rate: float | None  # unanswerable questions answered anyway, of all unanswerable
+    n_answered: int
+
+
+def coverage_curve(samples: list[SampleRow], run_min_score: float, steps: int = 21) -> list[CoveragePoint]:
+    """What raising the min retrieval score would do, from the stored top similarity of each sample.
+
+    Only thresholds at or above the run's own min score can be read off a stored run: below it the
+    questions the gate refused were never answered.
+    """
+    usable = [s for s in samples if s.outcome != "error"]
+    if not usable:
+        return []
+    tops = [s.top_score for s in usable]
+    high = max((t for t in tops if t is not None), default=run_min_score)
+    points = []
+    for i in range(steps):
+        threshold = run_min_score + (max(high, run_min_score) - run_min_score) * i / (steps - 1)
+        answered = [s for s in usable if not s.abstained and s.top_score is not None and s.top_score >= threshold]
+        scores = [sc for s in answered if (st := metric_status(s, "faithfulness"))[0] == "scored" and (sc := st[1]) is not None]
+        unanswerable = [s for s in usable if s.answerable is False]
+        hallucinated = [s for s in answered if s.answerable is False]
+        points.append(CoveragePoint(threshold=round(threshold, 4), coverage=len(answered) / len(usable),
+                                    faithfulness=statistics.fmean(scores) if scores else None,
+                                    hallucination_rate=_rate(len(hallucinated), len(unanswerable)),
+                                    n_answered=len(answered)))
+    return points
+

@@ -4,7 +4,8 @@ Uses the current Ragas 0.4.3 API (`ragas.metrics.collections`, `ascore`), not th
 What Ragas sends (observed): OpenAI chat completions through Instructor in JSON mode
 (`response_format={"type": "json_object"}`), a system message carrying the JSON schema, temperature 0.01,
 top_p 0.1. Faithfulness makes 2 calls per sample (statements, then verdicts); answer relevancy makes 3
-(one generated question per call) plus embeddings. Instructor re-asks up to `max_retries` times on output it
+(one generated question per call) plus embeddings; context precision 1 per context and context recall 1, both
+against the reference answer (skipped with "no reference answer" without one). Instructor re-asks up to `max_retries` times on output it
 cannot parse, then raises `InstructorRetryException`; connection errors and timeouts are wrapped in the same
 exception type (the original is its `__cause__`), so we classify by the cause chain.
 
@@ -18,6 +19,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, Literal
 
@@ -25,13 +27,15 @@ os.environ["RAGAS_DO_NOT_TRACK"] = "true"  # before any ragas import: no telemet
 
 import httpx
 import openai
+import ragas
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, Field
 from ragas.embeddings.base import BaseRagasEmbedding
 from ragas.llms import llm_factory
-from ragas.metrics.collections import AnswerRelevancy, Faithfulness
+from ragas.metrics.collections import AnswerRelevancy, ContextPrecision, ContextRecall, Faithfulness
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
+from evaluation.cache import ResultCache, cache_key
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ TRANSIENT_ATTEMPTS = 2  # one retry for connection errors and timeouts; never fo
 PARSE_RETRIES = 2  # Instructor re-asks after unparseable output: 1 + 2 = 3 tries
 JUDGE_MAX_TOKENS = 512  # Ragas' default is 1024; the NLI verdicts of a short answer fit well within 512
 REASON_MAX_CHARS = 300
+METRIC_VERSION = f"ragas-{ragas.__version__}"  # part of every cache key: a new Ragas re-scores
 
 
 class JudgeUnavailableError(RuntimeError):
@@ -49,6 +54,13 @@ class JudgeUnavailableError(RuntimeError):
 class MetricName(str, Enum):
     FAITHFULNESS = "faithfulness"
     ANSWER_RELEVANCY = "answer_relevancy"
+    CONTEXT_PRECISION = "context_precision"
+    CONTEXT_RECALL = "context_recall"
+
+
+NEEDS_REFERENCE = frozenset({MetricName.CONTEXT_PRECISION, MetricName.CONTEXT_RECALL})
+# these judge the retrieved contexts against the reference, not the answer: defined for an abstention too
+RETRIEVAL_METRICS = NEEDS_REFERENCE
 
 
 class MetricResult(BaseModel):
@@ -57,6 +69,8 @@ class MetricResult(BaseModel):
     score: float | None = Field(default=None, ge=0.0, le=1.0)  # set only when scored; never NaN
     reason: str | None = None  # why failed or skipped
     seconds: float
+    repeat: int = 0  # which of the r judgements of this sample (repeatability runs)
+    cached: bool = False
 
 
 class LangChainRagasEmbedding(BaseRagasEmbedding):
@@ -130,7 +144,8 @@ def describe_failure(exc: BaseException, max_tokens: int | None = None) -> str:
 class Judge:
     """The Ragas judge for one run: an LLM (OpenAI-compatible endpoint) plus the run's embedder."""
 
-    def __init__(self, settings: Settings, embeddings: Embeddings, *, max_tokens: int = JUDGE_MAX_TOKENS) -> None:
+    def __init__(self, settings: Settings, embeddings: Embeddings, *, max_tokens: int = JUDGE_MAX_TOKENS,
+                 cache: ResultCache | None = None) -> None:
         from openai import AsyncOpenAI
 
         self.base_url, api_key = settings.judge_endpoint
@@ -146,7 +161,10 @@ class Judge:
         self._metrics: dict[MetricName, Any] = {
             MetricName.FAITHFULNESS: Faithfulness(llm=self._llm),
             MetricName.ANSWER_RELEVANCY: AnswerRelevancy(llm=self._llm, embeddings=self._embeddings),
+            MetricName.CONTEXT_PRECISION: ContextPrecision(llm=self._llm),
+            MetricName.CONTEXT_RECALL: ContextRecall(llm=self._llm),
         }
+        self.cache = cache
 
     def check(self, timeout_s: float = 3.0) -> None:
         """Raise `JudgeUnavailableError` if the endpoint refuses GET /models, errors, or does not list the judge model.
@@ -180,24 +198,47 @@ class Judge:
         await self._client.close()
 
     async def score(
-        self, question: str, answer: str, contexts: list[str], metrics: list[MetricName], abstained: bool
+        self, question: str, answer: str, contexts: list[str], metrics: list[MetricName], abstained: bool,
+        reference: str | None = None, repeats: int = 1,
     ) -> list[MetricResult]:
-        """One result per requested metric, in order. Never raises for one sample."""
-        return [await self._score_one(MetricName(m), question, answer, contexts, abstained) for m in metrics]
+        """`repeats` results per requested metric, metric by metric. Never raises for one sample.
+
+        Each repeat is its own judgement (its own cache entry), so r repeats show how much the judge wavers.
+        """
+        return [await self._score_one(MetricName(m), question, answer, contexts, abstained, reference, repeat)
+                for m in metrics for repeat in range(repeats)]
+
+    def _cache_key(self, metric: MetricName, question: str, answer: str, contexts: list[str], reference: str | None,
+                   repeat: int) -> str:
+        return cache_key(metric.value, METRIC_VERSION, self.model, question, answer, contexts, reference, repeat)
 
     async def _score_one(
-        self, metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool
+        self, metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool,
+        reference: str | None = None, repeat: int = 0,
     ) -> MetricResult:
         started = time.perf_counter()
 
         def result(status: Literal["scored", "failed", "skipped"], score: float | None = None, reason: str | None = None) -> MetricResult:
-            return MetricResult(metric=metric, status=status, score=score, reason=reason, seconds=round(time.perf_counter() - started, 3))
+            return MetricResult(metric=metric, status=status, score=score, reason=reason, repeat=repeat,
+                                seconds=round(time.perf_counter() - started, 3))
 
-        skip = _skip_reason(metric, question, answer, contexts, abstained)
+        skip = _skip_reason(metric, question, answer, contexts, abstained, reference)
         if skip:
             return result("skipped", reason=skip)
+        contexts = [c for c in contexts if c.strip()]
+        key = self._cache_key(metric, question, answer, contexts, reference, repeat)
+        if self.cache is not None and (hit := self.cache.get("judge", key)) is not None:
+            return MetricResult.model_validate_json(hit).model_copy(update={"cached": True})
+        outcome = await self._judge(metric, question, answer, contexts, reference, result)
+        if self.cache is not None and outcome.status == "scored":
+            self.cache.put("judge", key, outcome.model_dump_json())
+        return outcome
+
+    async def _judge(self, metric: MetricName, question: str, answer: str, contexts: list[str], reference: str | None,
+                     result: Callable[..., MetricResult]) -> MetricResult:
+        started = time.perf_counter()
         try:
-            value = await self._ascore_with_retry(metric, question, answer, [c for c in contexts if c.strip()])
+            value = await self._ascore_with_retry(metric, question, answer, contexts, reference)
         except Exception as exc:  # one metric of one sample: record, never raise
             reason = describe_failure(exc, self.max_tokens)
             log.warning("%s failed after %.1f s: %s", metric.value, time.perf_counter() - started, reason)
@@ -205,11 +246,13 @@ class Judge:
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             return result("failed", reason=f"judge returned a non-numeric score: {value!r}")
         if math.isnan(value) or math.isinf(value):
-            why = "judge produced no statements from the answer" if metric is MetricName.FAITHFULNESS else "score is not a number"
+            why = {MetricName.FAITHFULNESS: "judge produced no statements from the answer",
+                   MetricName.CONTEXT_RECALL: "judge produced no statements from the reference"}.get(metric, "score is not a number")
             return result("failed", reason=why)
         return result("scored", score=min(1.0, max(0.0, float(value))))  # cosine means can dip below 0
 
-    async def _ascore_with_retry(self, metric: MetricName, question: str, answer: str, contexts: list[str]) -> Any:
+    async def _ascore_with_retry(self, metric: MetricName, question: str, answer: str, contexts: list[str],
+                                 reference: str | None) -> Any:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
             retry=retry_if_exception(is_transient),
@@ -220,12 +263,22 @@ class Judge:
             with attempt:
                 if metric is MetricName.FAITHFULNESS:
                     out = await self._metrics[metric].ascore(user_input=question, response=answer, retrieved_contexts=contexts)
-                else:
+                elif metric is MetricName.ANSWER_RELEVANCY:
                     out = await self._metrics[metric].ascore(user_input=question, response=answer)
+                else:
+                    out = await self._metrics[metric].ascore(user_input=question, reference=reference,
+                                                             retrieved_contexts=contexts)
         return out.value
 
 
-def _skip_reason(metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool) -> str | None:
+def _skip_reason(metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool,
+                 reference: str | None = None) -> str | None:
+    if metric in NEEDS_REFERENCE:
+        if not (reference or "").strip():
+            return "no reference answer"
+        if not any(c.strip() for c in contexts):
+            return "no retrieved context to judge"
+        return None
     if abstained:
         return f"answer is an abstention; {metric.value.replace('_', ' ')} is not defined for a refusal"
     if not answer.strip():

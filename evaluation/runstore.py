@@ -19,7 +19,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     created_at TEXT NOT NULL,
-    status TEXT NOT NULL,            -- running | completed | failed
+    status TEXT NOT NULL,            -- running | completed | failed | cancelled
     eval_set TEXT NOT NULL,
     n_items INTEGER NOT NULL,
     config TEXT NOT NULL,            -- JSON: pipeline + judge config
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS samples (
     answer TEXT,
     abstained INTEGER,
     abstain_reason TEXT,
-    outcome TEXT,                    -- answered | correct_abstention | false_abstention | hallucinated_answer | error
+    outcome TEXT,                    -- correct_answer | wrong_answer | answered | correct_abstention | false_abstention
+                                     -- | hallucinated_answer | abstained | error
     contexts TEXT,                   -- JSON list of {id, source, score, text}
     metrics TEXT,                    -- JSON list of MetricResult
     error TEXT,
@@ -72,6 +73,11 @@ class SampleRow(BaseModel):
     metrics: list[dict]
     error: str | None
     seconds: float | None
+
+    @property
+    def top_score(self) -> float | None:
+        """The best retrieval similarity for this question: what the min-score gate compared."""
+        return max((c["score"] for c in self.contexts if c.get("score") is not None), default=None)
 
 
 class RunStore:
@@ -117,9 +123,13 @@ class RunStore:
         with self._conn() as conn:
             rows = conn.execute(
                 "SELECT r.*, (SELECT COUNT(*) FROM samples s WHERE s.run_id = r.id) AS n_done "
-                "FROM runs r ORDER BY r.created_at DESC, r.id DESC"
+                "FROM runs r ORDER BY r.rowid DESC"  # insertion order: ids made in the same second do not sort
             ).fetchall()
         return [RunSummary(**{**dict(r), "config": json.loads(r["config"])}) for r in rows]
+
+    def runs_of(self, key: str, value: str) -> list[RunSummary]:
+        """The runs of one sweep or ladder (`key` is "sweep_id" or "ladder_id" in their config), oldest first."""
+        return [r for r in reversed(self.runs()) if r.config.get(key) == value]
 
     def run(self, run_id: str) -> RunSummary | None:
         return next((r for r in self.runs() if r.id == run_id), None)

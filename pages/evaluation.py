@@ -1,28 +1,37 @@
-"""Evaluation: run Ragas faithfulness and answer relevancy over an eval set and chart stored runs."""
+"""Evaluation: run the four Ragas metrics over an eval set; inspect, drill into, compare and trend stored runs.
+
+Every view is in the URL (run, compare, outcome/label filters, the question drilled into), so it can be shared.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
-from evaluation.aggregate import aggregate, outcome_counts
+from evaluation.aggregate import abstention_report, aggregate, failure_label, metric_status, outcome_counts
+from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, load_eval_set
-from evaluation.metrics import Judge, JudgeUnavailableError
-from evaluation.runner import run_evaluation
+from evaluation.export import finetune_jsonl, flipped, run_json, run_means, sample_table
+from evaluation.metrics import NEEDS_REFERENCE, Judge, JudgeUnavailableError
+from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
 from ui import charts, resources
 from ui.widgets import collection_picker, empty_knowledge_base, guarded, store_or_stop
 
 st.title("Evaluation")
-st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?) and answer relevancy "
-           "(does the answer address the question?), judged by a model separate from the answering one.")
+st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?), answer relevancy (does the answer "
+           "address the question?), context precision and context recall (are the retrieved passages the right ones? "
+           "these two need reference answers), judged by a model separate from the answering one. Abstentions are "
+           "scored as outcomes, never as NaN.")
 
 store = store_or_stop()
 runs = resources.run_store()
 base = resources.settings()
 collection = collection_picker(store, key="eval.collection")
+params = st.query_params
 
 with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/play_arrow:"):
     if collection is None:
@@ -30,12 +39,15 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
     else:
         judge_url, _ = base.judge_endpoint
         st.caption(f"Answers: `{base.llm_model}` · judge: `{base.judge_model}` at `{judge_url}` · "
-                   f"collection `{collection}`. On two CPU cores the local judge needs about 20–60 s per question.")
-        upload = st.file_uploader("Eval set (.jsonl or .csv with a 'question' column)", type=["jsonl", "csv"],
-                                  key="eval.upload")
-        cols = st.columns(2)
+                   f"collection `{collection}`. On two CPU cores the local judge needs about 20–60 s per question "
+                   "and metric; unchanged answers and scores come from the cache at no cost.")
+        upload = st.file_uploader("Eval set (.jsonl or .csv with a 'question' column, optional 'reference' and "
+                                  "'answerable')", type=["jsonl", "csv"], key="eval.upload")
+        cols = st.columns(3)
         top_k = cols[0].slider("top-k", 1, 10, base.top_k, key="eval.top_k")
         limit = cols[1].number_input("Questions (0 = all)", 0, 10_000, 0, key="eval.limit")
+        repeats = cols[2].number_input("Judge each sample r times", 1, 5, 1, key="eval.repeats",
+                                       help="r > 1 reports a 95 % interval of each metric's mean")
         if st.button("Run evaluation", type="primary", key="eval.run"):
             if upload is not None:
                 path = base.data_dir / "evalsets" / Path(upload.name).name
@@ -48,16 +60,20 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
             except EvalSetError as exc:
                 st.error(str(exc))
                 st.stop()
+            if not any(i.reference for i in items):
+                st.info("This set has no reference answers: context precision and context recall will be skipped.")
             config = base.with_overrides(collection=collection, top_k=top_k)
             embedder = guarded(resources.embedder)
+            cache = default_cache(base.data_dir)
             bar = st.progress(0.0, text="Checking the judge…")
 
             def progress(done: int, total: int, question: str) -> None:
                 bar.progress(done / total, text=f"{done}/{total} · {question[:80]}")
 
             try:
-                run_id = run_evaluation(config, items, path.name, store=store, embedder=embedder,
-                                        llm=resources.chat_model(config), judge=Judge(config, embedder), runs=runs,
+                parts = Components(store=store, embedder=embedder, llm=resources.chat_model(config),
+                                   judge=Judge(config, embedder, cache=cache), runs=runs, cache=cache)
+                run_id = run_evaluation(config, items, path.name, parts, repeats=int(repeats), eval_set_path=path,
                                         progress=progress)
             except (JudgeUnavailableError, LLMError) as exc:
                 st.error(str(exc), icon=":material/cloud_off:")
@@ -73,44 +89,133 @@ if not all_runs:
     st.stop()
 
 ids = [r.id for r in all_runs]
-wanted = st.query_params.get("run")
-chosen = st.selectbox(
-    "Run", ids, index=ids.index(wanted) if wanted in ids else 0, key="eval.run_id",
-    format_func=lambda i: next(f"{r.id} · {r.eval_set} · {r.status} · {r.n_done}/{r.n_items}" for r in all_runs if r.id == i),
-)
-st.query_params["run"] = chosen
-run = next(r for r in all_runs if r.id == chosen)
+by_id = {r.id: r for r in all_runs}
+
+
+def describe(run_id: str) -> str:
+    r = by_id[run_id]
+    return f"{r.id} · {r.eval_set} · top-k {r.config.get('top_k')} · {r.status} · {r.n_done}/{r.n_items}"
+
+
+chosen = st.selectbox("Run", ids, index=ids.index(params["run"]) if params.get("run") in ids else 0,
+                      key="eval.run_id", format_func=describe)
+params["run"] = chosen
+run = by_id[chosen]
 samples = runs.samples(chosen)
 metrics = run.config.get("metrics", [])
 aggregates = aggregate(samples, metrics)
+table = sample_table(samples, metrics)
 
 if run.status != "completed":
-    st.warning(f"This run is {run.status}" + (f": {run.error}" if run.error else "") + ". Its stored rows are shown.")
-cols = st.columns(len(aggregates) + 1)
-for col, agg in zip(cols, aggregates, strict=False):
-    col.metric(charts.METRIC_LABELS.get(agg.metric, agg.metric), "n/a" if agg.mean is None else f"{agg.mean:.2f}",
-               help=f"{agg.n_scored} of {agg.n_total} scored · {agg.n_failed} failed · {agg.n_skipped} skipped "
-                    "(abstentions are skipped, never scored as 0 or NaN)")
-    col.caption(f"{agg.n_scored} of {agg.n_total} scored")
-counts = outcome_counts(samples)
-cols[-1].metric("Hallucinated answers", counts.get("hallucinated_answer", 0),
-                help="Unanswerable questions the pipeline answered anyway")
+    hint = f" Resume it with `python -m evaluation resume {run.id}`." if run.status in ("running", "failed", "cancelled") else ""
+    st.warning(f"This run is {run.status}" + (f": {run.error}" if run.error else "") + f". Its stored rows are shown.{hint}")
 
-table = charts.sample_table(samples, metrics)
-st.subheader("Scores per question")
-st.plotly_chart(charts.scores_by_question(table, aggregates), key="eval.scores_chart")
-left, right = st.columns([2, 1])
-with right:
-    st.markdown("**Outcomes**")
-    st.plotly_chart(charts.outcomes_bar(counts), key="eval.outcomes_chart")
-with left:
-    st.markdown("**Configuration**")
-    st.json(run.config, expanded=False)
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={m: st.column_config.ProgressColumn(charts.METRIC_LABELS.get(m, m), min_value=0, max_value=1,
-                                                                format="%.2f") for m in metrics})
-dl = st.columns(2)
-dl[0].download_button("Download CSV", table.to_csv(index=False), f"run-{chosen}.csv", "text/csv", key="eval.csv")
-dl[1].download_button("Download JSON", json.dumps({"run": run.model_dump(), "samples": [s.model_dump() for s in samples]},
-                                                  ensure_ascii=False, indent=2), f"run-{chosen}.json",
-                      "application/json", key="eval.json")
+tab_run, tab_compare, tab_trend = st.tabs(["Run", "Compare two runs", "All runs and trend"])
+
+with tab_run:
+    cols = st.columns(len(aggregates) + 1)
+    for col, agg in zip(cols, aggregates, strict=False):
+        value = "n/a" if agg.mean is None else f"{agg.mean:.2f}"
+        ci = "" if agg.ci_low is None else f" · 95 % interval {agg.ci_low:.2f}–{agg.ci_high:.2f} over {agg.repeats} judgements"
+        col.metric(charts.label(agg.metric), value,
+                   help=f"{agg.n_scored} of {agg.n_total} scored · {agg.n_failed} failed · {agg.n_skipped} skipped"
+                        + (" (needs reference answers)" if agg.metric in {m.value for m in NEEDS_REFERENCE} else
+                           " (abstentions are skipped, never scored as 0 or NaN)"))
+        col.caption(f"{agg.n_scored} of {agg.n_total} scored{ci}")
+    counts = outcome_counts(samples)
+    cols[-1].metric("Hallucinated answers", counts.get("hallucinated_answer", 0),
+                    help="Unanswerable questions the pipeline answered anyway")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Score distributions**")
+        st.plotly_chart(charts.distributions(table, aggregates), key="eval.dist_chart")
+    with right:
+        report = abstention_report(samples)
+        st.markdown(f"**Abstention outcomes** ({report.n_labelled} of {report.n_total} questions labelled answerable "
+                    "or unanswerable)")
+        st.plotly_chart(charts.confusion_matrix(report), key="eval.confusion_chart")
+        rates = {k: v for k, v in report.rates.items() if v is not None}
+        if rates:
+            st.dataframe(pd.DataFrame({"rate": [f"{v:.0%}" for v in rates.values()]}, index=list(rates)),
+                         key="eval.rates")
+    st.plotly_chart(charts.scores_by_question(table, aggregates), key="eval.scores_chart")
+
+    st.subheader("Per question")
+    fcols = st.columns(2)
+    outcomes = sorted(table["outcome"].unique())
+    labels = sorted(table["label"].unique())
+    want_outcomes = [o for o in params.get_all("outcome") if o in outcomes]
+    want_labels = [lab for lab in params.get_all("label") if lab in labels]
+    pick_outcomes = fcols[0].multiselect("Outcome", outcomes, default=want_outcomes, key="eval.f_outcome")
+    pick_labels = fcols[1].multiselect("Label", labels, default=want_labels, key="eval.f_label")
+    params["outcome"], params["label"] = pick_outcomes, pick_labels
+    shown = table[table["outcome"].isin(pick_outcomes or outcomes) & table["label"].isin(pick_labels or labels)]
+    selection = st.dataframe(
+        shown.drop(columns=["id", "reference"]), hide_index=True, width="stretch", key="eval.table",
+        on_select="rerun", selection_mode="single-row",
+        column_config={m: st.column_config.ProgressColumn(charts.label(m), min_value=0, max_value=1, format="%.2f")
+                       for m in metrics},
+    )
+    numbers = list(shown["#"])
+    picked_rows = selection.selection.rows if selection else []
+    wanted_q = int(numbers[picked_rows[0]]) if picked_rows else (int(params["q"]) if params.get("q", "").isdigit() else None)
+    question_no = st.selectbox("Inspect question", [None, *numbers], index=([None, *numbers].index(wanted_q)
+                               if wanted_q in numbers else 0), key="eval.inspect",
+                               format_func=lambda n: "choose a question…" if n is None else
+                               f"Q{n} · {table.loc[table['#'] == n, 'question'].iloc[0][:90]}")
+    if question_no is None:
+        params.pop("q", None)
+    else:
+        params["q"] = str(question_no)
+        sample = next(s for s in samples if s.idx + 1 == question_no)
+        with st.container(border=True, key="eval.drilldown"):
+            st.markdown(f"**Q{question_no}. {sample.question}**")
+            st.markdown(f"Label: **{failure_label(sample)}** · outcome `{sample.outcome}`"
+                        + (f" · reference: _{sample.reference}_" if sample.reference else ""))
+            (st.warning if sample.abstained else st.success)(sample.answer or sample.error or "(no answer)")
+            score_rows = []
+            for metric in metrics:
+                status, score, reason = metric_status(sample, metric)
+                score_rows.append({"metric": charts.label(metric), "status": status, "score": score, "reason": reason})
+            st.dataframe(pd.DataFrame(score_rows), hide_index=True, key="eval.drill_scores")
+            for n, ctx in enumerate(sample.contexts, start=1):
+                with st.expander(f"[{n}] {ctx['source']} · similarity {ctx['score']:.2f}"):
+                    st.text(ctx["text"])
+
+    dl = st.columns(3)
+    dl[0].download_button("Download CSV", table.to_csv(index=False), f"run-{chosen}.csv", "text/csv", key="eval.csv")
+    dl[1].download_button("Download JSON", json.dumps(run_json(run, samples), ensure_ascii=False, indent=2),
+                          f"run-{chosen}.json", "application/json", key="eval.json")
+    threshold = dl[2].slider("Fine-tuning export: min faithfulness", 0.0, 1.0, 0.9, 0.05, key="eval.ft_threshold")
+    dl[2].download_button("Download fine-tuning JSONL", finetune_jsonl(samples, threshold), f"finetune-{chosen}.jsonl",
+                          "application/jsonl", key="eval.finetune")
+    with st.expander("Configuration"):
+        st.json(run.config, expanded=False)
+
+with tab_compare:
+    others = [i for i in ids if i != chosen]
+    if not others:
+        st.info("Only one run is stored: run another configuration to compare.")
+    else:
+        other = st.selectbox("Compare with", others, format_func=describe, key="eval.compare",
+                             index=others.index(params["compare"]) if params.get("compare") in others else 0)
+        params["compare"] = other
+        pair = pd.DataFrame([run_means(runs, by_id[other]), run_means(runs, run)], index=["before", "after"])
+        st.dataframe(pair.drop(columns=["created_at"]).T.astype(str), key="eval.compare_table")
+        flips = flipped(runs.samples(other), samples)
+        st.markdown(f"**Questions that flipped** ({len(flips)})")
+        if flips.empty:
+            st.caption("No question changed outcome or label between these runs.")
+        else:
+            st.dataframe(flips, hide_index=True, width="stretch", key="eval.flips")
+
+with tab_trend:
+    overview = pd.DataFrame([{"run": r.id, "eval set": r.eval_set, **run_means(runs, r)}
+                             for r in reversed(all_runs)])  # oldest first
+    st.plotly_chart(charts.trend(overview, list(charts.METRIC_LABELS)[:4]), key="eval.trend_chart")
+    overview["open"] = "?run=" + overview["run"]
+    st.dataframe(overview[["open", "created_at", "eval set", "status", "n", "top_k", "chunk_size",
+                           *[m for m in charts.METRIC_LABELS if m in overview]]],
+                 hide_index=True, width="stretch", key="eval.runs_table",
+                 column_config={"open": st.column_config.LinkColumn("run", display_text=r"\?run=(.*)")})

@@ -10,15 +10,14 @@ import asyncio
 import json
 import logging
 import math
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from evaluation.cache import ResultCache
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName, MetricResult
 from settings import Settings
 from tests.conftest import free_port
+from tests.fake_openai import serving
 
 log = logging.getLogger(__name__)
 
@@ -46,90 +45,10 @@ def embeddings(embedder):
 
 # --------------------------------------------------------------------------- a broken judge, in-process
 
-GARBAGE = "Sure! Here is my analysis: the answer looks mostly fine, I think (no JSON, sorry)."
-
-
-class FakeJudge(ThreadingHTTPServer):
-    """OpenAI-compatible enough for Ragas: answers by markers found in the prompt.
-
-    GARBAGE in the prompt -> non-JSON prose; NOSTATEMENTS -> an empty statement list; SLOW -> sleeps past the
-    client timeout; otherwise valid JSON for whichever Ragas schema the system message names.
-    """
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.chat_requests: list[dict] = []
-        self.lock = threading.Lock()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeJudge
-
-    def log_message(self, *args: object) -> None:  # keep pytest output clean
-        pass
-
-    def _send(self, payload: dict, status: int = 200) -> None:
-        body = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
-            pass
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/v1/models":
-            self._send({"object": "list", "data": [{"id": JUDGE_ALIAS, "object": "model", "owned_by": "test"}]})
-        else:
-            self._send({"error": "not found"}, 404)
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        with self.server.lock:
-            self.server.chat_requests.append(request)
-        messages = request.get("messages", [])
-        prompt = "\n".join(str(m.get("content")) for m in messages)
-        user = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
-        finish_reason = "stop"
-        if "SLOW" in user:
-            time.sleep(1.5)
-            content = GARBAGE
-        elif "GARBAGE" in user:
-            content = GARBAGE
-        elif "LONG" in user:
-            content, finish_reason = '{"statements": ["Paris is', "length"
-        elif "NLIStatementOutput" in prompt:
-            content = json.dumps({"statements": [{"statement": "s", "reason": "stated in the context", "verdict": 1}]})
-        elif "StatementGeneratorOutput" in prompt:
-            statements = [] if "NOSTATEMENTS" in user else ["Paris is the capital of France."]
-            content = json.dumps({"statements": statements})
-        elif "AnswerRelevanceOutput" in prompt:
-            content = json.dumps({"question": "What is the capital of France?", "noncommittal": 0})
-        else:
-            content = GARBAGE
-        self._send({
-            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": request.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-        })
-
-
 @pytest.fixture()
 def fake_judge():
-    server = FakeJudge()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        yield server
 
 
 QUESTION = "What is the capital of France?"
@@ -177,6 +96,43 @@ def test_unparseable_judge_output_fails_that_metric_only(fake_judge, embeddings)
     sent = fake_judge.chat_requests[-1]
     assert sent["response_format"] == {"type": "json_object"}
     assert sent["max_tokens"] == 512 and sent["model"] == JUDGE_ALIAS
+
+
+CP, CR = MetricName.CONTEXT_PRECISION, MetricName.CONTEXT_RECALL
+
+
+def test_context_metrics_score_against_the_reference_and_skip_without_one(fake_judge, embeddings):
+    judge = Judge(_settings(fake_judge.base_url), embeddings)
+    two_contexts = CONTEXT + ["France borders Spain and Belgium."]
+    with_ref = dict(question=QUESTION, answer="Paris.", contexts=two_contexts, abstained=False, reference="Paris")
+    no_ref = dict(question=QUESTION, answer="Paris.", contexts=two_contexts, abstained=False)
+    refusal = dict(question=QUESTION, answer="I don't know.", contexts=two_contexts, abstained=True, reference="Paris")
+    scored, skipped, abstained = asyncio.run(_score_all(judge, [with_ref, no_ref, refusal], [CP, CR]))
+    assert [(r.metric, r.status, round(r.score, 6)) for r in scored] == [(CP, "scored", 1.0), (CR, "scored", 1.0)]
+    assert [(r.status, r.reason) for r in skipped] == [("skipped", "no reference answer")] * 2
+    # retrieval quality does not depend on the answer: a refusal's contexts are still judged
+    assert [r.status for r in abstained] == ["scored", "scored"]
+    prompts = [json.dumps(r["messages"]) for r in fake_judge.chat_requests]
+    assert sum("ContextPrecisionOutput" in p for p in prompts) == 2 * 2  # one call per context
+    assert sum("ContextRecallOutput" in p for p in prompts) == 2  # one call per sample
+
+
+def test_cached_scores_need_no_judge_call_and_repeats_are_separate_judgements(fake_judge, embeddings, tmp_path):
+    cache = ResultCache(tmp_path / "cache.sqlite")
+    sample = dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)
+    first = asyncio.run(_score_all(Judge(_settings(fake_judge.base_url), embeddings, cache=cache), [sample], [F]))
+    assert len(fake_judge.chat_requests) == 2 and not first[0][0].cached
+    again = asyncio.run(_score_all(Judge(_settings(fake_judge.base_url), embeddings, cache=cache), [sample], [F]))
+    assert len(fake_judge.chat_requests) == 2  # zero calls
+    assert again[0][0].cached and again[0][0].score == first[0][0].score
+    judge = Judge(_settings(fake_judge.base_url), embeddings, cache=cache)
+    [repeated] = asyncio.run(_score_all(judge, [dict(sample, repeats=3)], [F]))
+    assert [(r.repeat, r.cached) for r in repeated] == [(0, True), (1, False), (2, False)]
+    assert len(fake_judge.chat_requests) == 2 + 2 * 2
+    # another judge model is another key
+    other = Judge(_settings(fake_judge.base_url).with_overrides(judge_model="qwen2.5-0.5b"), embeddings, cache=cache)
+    asyncio.run(_score_all(other, [sample], [F]))
+    assert len(fake_judge.chat_requests) == 2 + 4 + 2
 
 
 def test_timeout_is_retried_once_then_fails(fake_judge, embeddings):

@@ -53,6 +53,41 @@ def test_ask_page_answers_with_a_citation(app, sample_data):
     assert any(label.startswith("[") and "kb/huguenots.md" in label for label in labels), labels
 
 
+def test_ask_page_shows_the_grounding_badge_marked_claims_and_highlighted_span(app, sample_data, monkeypatch):
+    from pipeline.grounding import JUDGE_MAX_TOKENS
+
+    def scripted(config):  # the answering model writes two claims; the judge supports only the first
+        if config.llm_max_tokens == JUDGE_MAX_TOKENS:
+            return FakeListChatModel(responses=['{"verdict": "supported"}', '{"verdict": "not_supported"}'])
+        return FakeListChatModel(responses=["The colony was named Fort Caroline. Napoleon founded it in 1802."])
+
+    monkeypatch.setattr(resources, "chat_model", scripted)
+    app.run()
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception
+    shown = texts(app.markdown)
+    assert "1/2 claims supported" in shown
+    assert ":green[**supported**] The colony was named Fort Caroline." in shown
+    assert ":red[**not supported**] Napoleon founded it in 1802." in shown
+    assert "not in the passages: Napoleon, 1802" in shown
+    chunks = [e.proto.body for e in app.get("html")]
+    assert any("<mark>" in body and "Fort Caroline" in body.split("<mark>")[1].split("</mark>")[0] for body in chunks)
+
+
+def test_ask_page_strict_policy_withholds_the_answer(app, sample_data, monkeypatch):
+    monkeypatch.setattr(resources, "chat_model", lambda config: FakeListChatModel(
+        responses=["Napoleon founded it in 1802.", '{"verdict": "not_supported"}']))
+    app.run()
+    app.sidebar.radio(key="ask.grounding").set_value("strict")
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception
+    assert "I don't know based on the provided documents." in texts(app.warning)
+    assert "withheld (strict grounding policy): 1 of its claims lacked support" in texts(app.caption)
+    assert "Napoleon founded it in 1802." not in texts(app.success)
+
+
 def test_ask_page_abstains_on_an_uncovered_question(app, sample_data):
     app.run()
     app.text_input(key="ask.question").input("What is the capital of Australia?")
@@ -139,6 +174,6 @@ def test_evaluation_page_charts_a_stored_run(app, sample_data):
     assert metrics["Hallucinated answers"] == "1"
     assert "2 of 3 scored" in texts(app.caption) and "1 of 3 scored" in texts(app.caption)
     charts = app.get("plotly_chart")
-    assert len(charts) == 2
-    table = app.dataframe[0].value
+    assert len(charts) == 4  # distributions, abstention matrix, scores per question, trend
+    table = next(d.value for d in app.dataframe if "notes" in d.value.columns)
     assert "answer_relevancy failed: judge returned unparseable output" in table["notes"][1]

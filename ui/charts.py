@@ -1,38 +1,25 @@
-"""Plotly figures for evaluation runs (pure functions of stored rows, so they are easy to test)."""
+"""Plotly figures for evaluation runs, sweeps and ladders (pure functions of stored rows, so they are easy to test)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from evaluation.aggregate import MetricAggregate
-from evaluation.runstore import SampleRow
+from evaluation.aggregate import AbstentionReport, CoveragePoint, MetricAggregate
 
-METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy"}
-COLORS = {"faithfulness": "#2563eb", "answer_relevancy": "#f59e0b"}
+METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy",
+                 "context_precision": "Context precision", "context_recall": "Context recall",
+                 "seconds": "Latency (s)"}
+COLORS = {"faithfulness": "#2563eb", "answer_relevancy": "#f59e0b", "context_precision": "#10b981",
+          "context_recall": "#8b5cf6", "seconds": "#64748b"}
 OUTCOME_COLORS = {
-    "answered": "#16a34a", "correct_abstention": "#0ea5e9", "false_abstention": "#f59e0b",
-    "hallucinated_answer": "#dc2626", "abstained": "#94a3b8", "error": "#6b7280",
+    "correct_answer": "#16a34a", "answered": "#22c55e", "wrong_answer": "#f97316", "correct_abstention": "#0ea5e9",
+    "false_abstention": "#f59e0b", "hallucinated_answer": "#dc2626", "abstained": "#94a3b8", "error": "#6b7280",
 }
 
 
-def sample_table(samples: list[SampleRow], metrics: list[str]) -> pd.DataFrame:
-    """One row per question with each metric's score (None when not scored) and the reason when not."""
-    rows = []
-    for s in samples:
-        row = {"#": s.idx + 1, "question": s.question, "outcome": s.outcome, "answer": s.answer}
-        by_metric = {m["metric"]: m for m in s.metrics}
-        notes = []
-        for metric in metrics:
-            result = by_metric.get(metric)
-            row[metric] = result["score"] if result and result["status"] == "scored" else None
-            if result and result["status"] != "scored":
-                notes.append(f"{metric} {result['status']}: {result['reason']}")
-        if s.error:
-            notes.append(s.error)
-        row["notes"] = "; ".join(notes)
-        rows.append(row)
-    return pd.DataFrame(rows)
+def label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
 def scores_by_question(table: pd.DataFrame, aggregates: list[MetricAggregate]) -> go.Figure:
@@ -42,7 +29,7 @@ def scores_by_question(table: pd.DataFrame, aggregates: list[MetricAggregate]) -
         if agg.metric not in table:
             continue
         fig.add_bar(
-            name=f"{METRIC_LABELS.get(agg.metric, agg.metric)} ({agg.n_scored}/{agg.n_total} scored)",
+            name=f"{label(agg.metric)} ({agg.n_scored}/{agg.n_total} scored)",
             x=[f"Q{n}" for n in table["#"]], y=table[agg.metric], marker_color=COLORS.get(agg.metric),
             customdata=table[["question", "outcome"]], hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>score %{y:.2f}<extra></extra>",
         )
@@ -54,9 +41,93 @@ def scores_by_question(table: pd.DataFrame, aggregates: list[MetricAggregate]) -
     return fig
 
 
+def distributions(table: pd.DataFrame, aggregates: list[MetricAggregate]) -> go.Figure:
+    """One box (with every point) per metric: where the scores of the scored samples lie."""
+    fig = go.Figure()
+    for agg in aggregates:
+        if agg.metric in table and table[agg.metric].notna().any():
+            fig.add_box(y=table[agg.metric], name=f"{label(agg.metric)}<br>{agg.n_scored} of {agg.n_total} scored",
+                        boxpoints="all", jitter=0.4, pointpos=0, marker_color=COLORS.get(agg.metric),
+                        customdata=table["question"], hovertemplate="%{customdata}<br>%{y:.2f}<extra></extra>")
+    fig.update_layout(yaxis={"range": [-0.05, 1.05], "title": "score"}, showlegend=False, height=340,
+                      margin={"t": 20, "b": 20})
+    return fig
+
+
 def outcomes_bar(counts: dict[str, int]) -> go.Figure:
     names = [k for k in OUTCOME_COLORS if k in counts]
     fig = go.Figure(go.Bar(x=[counts[k] for k in names], y=[k.replace("_", " ") for k in names], orientation="h",
                            marker_color=[OUTCOME_COLORS[k] for k in names], text=[counts[k] for k in names]))
     fig.update_layout(height=60 + 40 * len(names), margin={"t": 10, "b": 10}, xaxis_title="questions")
+    return fig
+
+
+def confusion_matrix(report: AbstentionReport) -> go.Figure:
+    """Expected (answerable / unanswerable) × what the pipeline did, counts in the cells."""
+    columns = ["correct answer", "wrong answer", "answer (unchecked)", "abstained"]
+    rows = ["answerable", "unanswerable"]
+    z = [[report.matrix.get(r, {}).get(c, 0) for c in columns] for r in rows]
+    fig = go.Figure(go.Heatmap(z=z, x=columns, y=rows, text=z, texttemplate="%{text}", colorscale="Blues",
+                               showscale=False, hovertemplate="%{y} → %{x}: %{z}<extra></extra>"))
+    fig.update_layout(height=220, margin={"t": 10, "b": 10}, yaxis={"autorange": "reversed"})
+    return fig
+
+
+def trend(points: pd.DataFrame, metrics: list[str]) -> go.Figure:
+    """Each metric's mean per run, oldest first (points: run, created_at, metric columns)."""
+    fig = go.Figure()
+    for metric in metrics:
+        if metric in points and points[metric].notna().any():
+            fig.add_scatter(x=points["run"], y=points[metric], mode="lines+markers", name=label(metric),
+                            line_color=COLORS.get(metric))
+    fig.update_layout(yaxis={"range": [0, 1.05], "title": "mean score"}, xaxis_title="run", height=340,
+                      legend={"orientation": "h", "y": 1.15}, margin={"t": 40, "b": 40})
+    return fig
+
+
+def sweep_heatmap(table: pd.DataFrame, metric: str) -> go.Figure:
+    """Metric mean over chunk size (rows) × top-k (columns); several overlaps are averaged into one cell."""
+    pivot = table.pivot_table(index="chunk_size", columns="top_k", values=metric, aggfunc="mean")
+    runs = table.pivot_table(index="chunk_size", columns="top_k", values="run_id", aggfunc="first")
+    scale = "Greys" if metric == "seconds" else "Viridis"
+    fig = go.Figure(go.Heatmap(
+        z=pivot.values, x=[str(c) for c in pivot.columns], y=[str(i) for i in pivot.index], colorscale=scale,
+        text=pivot.round(2).values, texttemplate="%{text}", customdata=runs.reindex_like(pivot).values,
+        hovertemplate="chunk size %{y} · top-k %{x}<br>%{z:.2f}<br>run %{customdata}<extra></extra>",
+        zmin=None if metric == "seconds" else 0, zmax=None if metric == "seconds" else 1,
+    ))
+    fig.update_layout(title=label(metric), xaxis_title="top-k", yaxis_title="chunk size", height=300,
+                      margin={"t": 40, "b": 40})
+    return fig
+
+
+def ladder(table: pd.DataFrame, metrics: list[str]) -> go.Figure:
+    """The step chart: each metric per ladder step, in the order the steps were taken."""
+    fig = go.Figure()
+    for metric in metrics:
+        if metric in table and table[metric].notna().any():
+            fig.add_scatter(x=table["step_name"], y=table[metric], mode="lines+markers+text", line_shape="hv",
+                            name=label(metric), line_color=COLORS.get(metric), text=table[metric].round(2),
+                            textposition="top center")
+    fig.update_layout(yaxis={"range": [0, 1.1], "title": "mean score"}, xaxis_title="step", height=380,
+                      legend={"orientation": "h", "y": 1.15}, margin={"t": 40, "b": 40})
+    return fig
+
+
+def coverage(points: list[CoveragePoint]) -> go.Figure:
+    """Coverage vs faithfulness (and hallucination rate) as the min retrieval score rises."""
+    fig = go.Figure()
+    fig.add_scatter(x=[p.coverage for p in points], y=[p.faithfulness for p in points], mode="lines+markers",
+                    name="faithfulness of answered", line_color=COLORS["faithfulness"],
+                    customdata=[[p.threshold, p.n_answered] for p in points],
+                    hovertemplate="min score %{customdata[0]:.2f}: %{customdata[1]} answered<br>coverage %{x:.0%}"
+                                  "<br>faithfulness %{y:.2f}<extra></extra>")
+    if any(p.hallucination_rate is not None for p in points):
+        fig.add_scatter(x=[p.coverage for p in points], y=[p.hallucination_rate for p in points], mode="lines+markers",
+                        name="hallucination rate (unanswerable)", line_color=OUTCOME_COLORS["hallucinated_answer"],
+                        customdata=[p.threshold for p in points],
+                        hovertemplate="min score %{customdata:.2f}<br>%{y:.0%} hallucinated<extra></extra>")
+    fig.update_layout(xaxis={"title": "coverage (share of questions answered)", "tickformat": ".0%"},
+                      yaxis={"range": [0, 1.05]}, height=360, legend={"orientation": "h", "y": 1.15},
+                      margin={"t": 40, "b": 40})
     return fig

@@ -1,0 +1,103 @@
+"""Runs out of the store: a flat CSV, a full JSON, and faithful answers as chat-format JSONL for fine-tuning."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from langchain_core.messages import convert_to_openai_messages
+
+from evaluation.aggregate import abstention_report, aggregate, failure_label, metric_status
+from evaluation.runstore import RunStore, RunSummary, SampleRow
+from ingest.store import StoredChunk
+from pipeline.prompt import PROMPT, format_context
+
+
+def sample_table(samples: list[SampleRow], metrics: list[str]) -> pd.DataFrame:
+    """One row per question: outcome, label, each metric's score (None when not scored), reasons when not."""
+    rows = []
+    for s in samples:
+        row = {"#": s.idx + 1, "id": s.item_id, "question": s.question, "reference": s.reference, "outcome": s.outcome,
+               "label": failure_label(s), "answer": s.answer, "top_score": s.top_score, "seconds": s.seconds}
+        notes = []
+        for metric in metrics:
+            status, score, reason = metric_status(s, metric)
+            row[metric] = score
+            if status not in ("scored", "missing") and s.outcome != "error":
+                notes.append(f"{metric} {status}: {reason}")
+        if s.error:
+            notes.append(s.error)
+        row["notes"] = "; ".join(notes)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_json(run: RunSummary, samples: list[SampleRow]) -> dict:
+    metrics = run.config.get("metrics", [])
+    return {"run": run.model_dump(), "aggregates": [a.model_dump() for a in aggregate(samples, metrics)],
+            "abstention": abstention_report(samples).model_dump(), "samples": [s.model_dump() for s in samples]}
+
+
+def finetune_records(samples: list[SampleRow], threshold: float) -> list[dict]:
+    """{"messages": [system, user (the grounded prompt with its contexts), assistant]} per faithful answer."""
+    records = []
+    for s in samples:
+        status, faithfulness, _ = metric_status(s, "faithfulness")
+        if s.abstained or s.answer is None or status != "scored" or faithfulness is None or faithfulness < threshold:
+            continue
+        chunks = [StoredChunk(id=c["id"], source=c["source"], chunk_index=0, start=0, end=0, text=c["text"],
+                              score=c.get("score") or 0.0) for c in s.contexts]
+        prompt = PROMPT.format_messages(context=format_context(chunks), question=s.question)
+        records.append({"messages": [*convert_to_openai_messages(prompt), {"role": "assistant", "content": s.answer}]})
+    return records
+
+
+def finetune_jsonl(samples: list[SampleRow], threshold: float) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in finetune_records(samples, threshold))
+
+
+def run_means(runs: RunStore, run: RunSummary) -> dict:
+    """A run as one row: its config knobs, each metric's mean with its scored count, mean answer latency."""
+    samples = runs.samples(run.id)
+    row = {"run_id": run.id, "created_at": run.created_at, "status": run.status, "n": len(samples),
+           **{k: run.config.get(k) for k in ("chunk_size", "chunk_overlap", "top_k", "collection")}}
+    for agg in aggregate(samples, run.config.get("metrics", [])):
+        row[agg.metric] = agg.mean
+        row[f"{agg.metric} scored"] = f"{agg.n_scored} of {agg.n_total}"
+    latencies = [s.seconds for s in samples if s.seconds is not None]
+    row["seconds"] = sum(latencies) / len(latencies) if latencies else None
+    return row
+
+
+def group_table(runs: RunStore, kind: str, group_id: str) -> pd.DataFrame:
+    """The runs of one sweep or ladder (kind "sweep" / "ladder"), in step order."""
+    rows = [{**run_means(runs, r), "step": r.config.get(f"{kind}_step"), "step_name": r.config.get(f"{kind}_name")}
+            for r in runs.runs_of(f"{kind}_id", group_id)]
+    return pd.DataFrame(rows)
+
+
+def groups(runs: RunStore, kind: str) -> dict[str, str]:
+    """Sweep or ladder ids, newest first, with a short description."""
+    out: dict[str, str] = {}
+    for r in runs.runs():
+        group_id = r.config.get(f"{kind}_id")
+        if group_id and group_id not in out:
+            n = len(runs.runs_of(f"{kind}_id", group_id))
+            out[group_id] = f"{group_id} · {r.eval_set} · {n} runs · {r.created_at}"
+    return out
+
+
+def flipped(before: list[SampleRow], after: list[SampleRow]) -> pd.DataFrame:
+    """Questions (matched by item id) whose outcome or label changed between two runs."""
+    old = {s.item_id: s for s in before}
+    rows = []
+    for s in after:
+        a = old.get(s.item_id)
+        if a is None or (a.outcome, failure_label(a)) == (s.outcome, failure_label(s)):
+            continue
+        rows.append({"question": s.question, "outcome before": a.outcome, "outcome after": s.outcome,
+                     "label before": failure_label(a), "label after": failure_label(s),
+                     "faithfulness before": metric_status(a, "faithfulness")[1],
+                     "faithfulness after": metric_status(s, "faithfulness")[1],
+                     "answer before": a.answer, "answer after": s.answer})
+    return pd.DataFrame(rows)

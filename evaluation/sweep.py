@@ -1,0 +1,146 @@
+"""Sweeps (chunk size/overlap × top-k grids) and the optimisation ladder: many runs on one eval set.
+
+Each chunk configuration is ingested once into a collection of its own (reused when it already holds
+chunks); every top-k of that chunk configuration searches the same collection. Progress reports an ETA
+from the questions done so far; `should_continue` returning False stops between questions, and the runs
+already made stay in the run store, tagged with the sweep or ladder id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from evaluation.evalset import EvalItem
+from evaluation.metrics import MetricName
+from evaluation.runner import Components, ShouldContinue, run_evaluation
+from ingest.collections import collection_name
+from ingest.embedder import embedder_info
+from ingest.ingestor import ingest_configured, sources_for
+from settings import Settings
+
+CHUNK_FIELDS = ("chunk_strategy", "chunk_size", "chunk_overlap")
+
+
+class SweepError(ValueError):
+    """A sweep or ladder definition that cannot run; the message says which value is wrong."""
+
+
+class NamedConfig(BaseModel):
+    name: str
+    overrides: dict = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    step: int  # 1-based config being run
+    steps: int
+    questions_done: int
+    questions_total: int
+    label: str
+    elapsed_s: float
+    eta_s: float | None  # None until the first question is done
+
+    def describe(self) -> str:
+        eta = "" if self.eta_s is None else f" · about {self.eta_s / 60:.0f} min left" if self.eta_s >= 90 else f" · about {self.eta_s:.0f} s left"
+        return f"step {self.step}/{self.steps} ({self.label}) · {self.questions_done}/{self.questions_total} questions{eta}"
+
+
+SweepProgressFn = Callable[[SweepProgress], None]
+
+
+def chunk_collection_name(base: str, settings: Settings) -> str:
+    """The collection holding `base`'s documents embedded and chunked as `settings` says."""
+    return collection_name(base, embedder_info(settings).id, settings.chunk_strategy, settings.chunk_size,
+                           settings.chunk_overlap)
+
+
+def grid(chunk_sizes: list[int], chunk_overlaps: list[int], top_ks: list[int]) -> list[NamedConfig]:
+    """Every valid (size, overlap) pair × every top-k, chunk configuration outermost so each is ingested once."""
+    if not (chunk_sizes and chunk_overlaps and top_ks):
+        raise SweepError("a sweep needs at least one chunk size, one overlap and one top-k")
+    pairs = [(size, overlap) for size, overlap in itertools.product(chunk_sizes, chunk_overlaps) if overlap < size]
+    if not pairs:
+        raise SweepError("every overlap is at least as large as every chunk size: no chunk configuration is valid")
+    return [NamedConfig(name=f"size {size} · overlap {overlap} · top-k {k}",
+                        overrides={"chunk_size": size, "chunk_overlap": overlap, "top_k": k})
+            for (size, overlap), k in itertools.product(pairs, top_ks)]
+
+
+def load_ladder(path: Path) -> list[NamedConfig]:
+    """A JSON list of {"name": ..., "overrides": {setting: value}}, baseline first."""
+    try:
+        steps = [NamedConfig.model_validate(s) for s in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError, ValidationError) as exc:
+        raise SweepError(f"{path}: not a ladder (a JSON list of {{name, overrides}}): {exc}") from exc
+    if not steps:
+        raise SweepError(f"{path}: the ladder has no steps")
+    return steps
+
+
+def validate(settings: Settings, configs: list[NamedConfig]) -> list[Settings]:
+    """Each config's settings, or SweepError naming the step whose overrides are invalid."""
+    out = []
+    for config in configs:
+        unknown = set(config.overrides) - set(Settings.model_fields)
+        if unknown:
+            raise SweepError(f"step {config.name!r}: unknown settings {sorted(unknown)}")
+        try:
+            out.append(settings.with_overrides(**config.overrides))
+        except ValidationError as exc:
+            raise SweepError(f"step {config.name!r}: {exc.errors()[0]['msg']}") from exc
+    return out
+
+
+def run_configs(settings: Settings, configs: list[NamedConfig], items: list[EvalItem], eval_set: str,
+                parts: Components, *, kind: str, kb_root: Path, metrics: list[MetricName] | None = None,
+                repeats: int = 1, eval_set_path: Path | None = None, progress: SweepProgressFn | None = None,
+                should_continue: ShouldContinue | None = None) -> tuple[str, list[str]]:
+    """Run every config on `items`; returns (sweep or ladder id, run ids). `kind` is "sweep" or "ladder".
+
+    A config that changes chunking (every sweep config) searches its own collection, ingested from `kb_root`
+    the first time; a ladder step that keeps the base chunking searches the base collection.
+    """
+    all_settings = validate(settings, configs)
+    group_id = f"{kind}-" + uuid.uuid4().hex[:8]
+    run_ids: list[str] = []
+    began, total = time.monotonic(), len(configs) * len(items)
+    for step, (config, step_settings) in enumerate(zip(configs, all_settings, strict=True), start=1):
+        done_before = (step - 1) * len(items)
+
+        def tell(done: int, _total: int, _question: str, step: int = step, label: str = config.name,
+                 done_before: int = done_before) -> None:
+            if progress:
+                finished = done_before + done
+                elapsed = time.monotonic() - began
+                eta = elapsed * (total - finished) / finished if finished else None
+                progress(SweepProgress(step, len(configs), finished, total, label, elapsed, eta))
+
+        if should_continue is not None and not should_continue():
+            break
+        if kind == "sweep" or any(getattr(step_settings, f) != getattr(settings, f) for f in CHUNK_FIELDS):
+            step_settings = step_settings.with_overrides(collection=chunk_collection_name(settings.collection, step_settings))
+            _ensure_ingested(step_settings, parts, kb_root)
+        tell(0, len(items), "")
+        run_ids.append(run_evaluation(
+            step_settings, items, eval_set, parts, metrics=metrics, repeats=repeats, eval_set_path=eval_set_path,
+            extra_config={f"{kind}_id": group_id, f"{kind}_step": step, f"{kind}_name": config.name,
+                          "overrides": config.overrides},
+            progress=tell, should_continue=should_continue))
+    return group_id, run_ids
+
+
+def _ensure_ingested(settings: Settings, parts: Components, kb_root: Path) -> None:
+    if settings.collection in parts.store.names() and parts.store.count(settings.collection) > 0:
+        return
+    report = ingest_configured(settings, parts.store, parts.embedder, sources_for(kb_root), settings.collection)
+    if report.total_chunks == 0:
+        reasons = "; ".join(f"{o.source}: {o.reason}" for o in report.failed) or "no files found"
+        raise SweepError(f"nothing could be ingested from {kb_root} into {settings.collection!r}: {reasons}")

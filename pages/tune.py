@@ -1,0 +1,138 @@
+"""Tune: sweep chunk size × top-k, read the heatmaps and the ladder, and see what the abstention threshold trades."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from evaluation.aggregate import coverage_curve
+from evaluation.cache import default_cache
+from evaluation.evalset import EvalSetError, load_eval_set
+from evaluation.export import group_table, groups
+from evaluation.metrics import Judge, JudgeUnavailableError
+from evaluation.runner import Components
+from evaluation.sweep import SweepError, SweepProgress, grid, run_configs
+from pipeline.llm import LLMError
+from ui import charts, resources
+from ui.widgets import collection_picker, empty_knowledge_base, guarded, store_or_stop
+
+HEATMAP_METRICS = ["faithfulness", "answer_relevancy", "context_recall", "seconds"]
+
+st.title("Tune")
+st.caption("Measure a baseline, change one thing, measure again, keep what helps. A sweep runs the eval set once per "
+           "chunk size × overlap × top-k; each chunking is ingested once into a collection of its own and reused.")
+
+store = store_or_stop()
+runs = resources.run_store()
+base = resources.settings()
+collection = collection_picker(store, key="tune.collection")
+params = st.query_params
+
+with st.expander("Run a sweep", expanded=not groups(runs, "sweep"), icon=":material/grid_on:"):
+    if collection is None:
+        empty_knowledge_base()
+    else:
+        st.caption(f"Documents are re-chunked from `{base.sample_kb}`; collections are named "
+                   f"`{collection}__<embedder>__<strategy>-<size>-<overlap>`. Each cell costs one evaluation run: keep the "
+                   "question count small on a CPU-only machine (the judge needs 20–60 s per question and metric). To cancel, "
+                   "press Stop (top right): finished runs stay stored, and the interrupted one can be resumed with "
+                   "`python -m evaluation resume RUN_ID`.")
+        with st.form("tune.sweep_form"):
+            cols = st.columns(3)
+            sizes = cols[0].multiselect("Chunk sizes", [200, 300, 400, 600, 800, 1200], default=[300, 600], key="tune.sizes")
+            overlaps = cols[1].multiselect("Overlaps", [0, 40, 80, 120, 200], default=[80], key="tune.overlaps")
+            top_ks = cols[2].multiselect("top-k", [1, 2, 3, 4, 6, 8], default=[2, 4], key="tune.top_ks")
+            limit = st.number_input("Questions from the sample set", 1, 500, 5, key="tune.limit")
+            submitted = st.form_submit_button("Run sweep", type="primary")
+        if submitted:
+            try:
+                configs = grid(sorted(sizes), sorted(overlaps), sorted(top_ks))
+                items = load_eval_set(base.sample_eval_set)[: int(limit)]
+            except (SweepError, EvalSetError) as exc:
+                st.error(str(exc))
+                st.stop()
+            embedder = guarded(resources.embedder)
+            cache = default_cache(base.data_dir)
+            config = base.with_overrides(collection=collection)
+            bar = st.progress(0.0, text=f"{len(configs)} runs × {len(items)} questions…")
+
+            def progress(p: SweepProgress) -> None:
+                bar.progress(min(1.0, p.questions_done / p.questions_total), text=p.describe())
+
+            try:
+                parts = Components(store=store, embedder=embedder, llm=resources.chat_model(config),
+                                   judge=Judge(config, embedder, cache=cache), runs=runs, cache=cache)
+                sweep_id, _ = run_configs(config, configs, items, base.sample_eval_set.name, parts, kind="sweep",
+                                          kb_root=base.sample_kb, eval_set_path=base.sample_eval_set, progress=progress)
+            except (SweepError, JudgeUnavailableError, LLMError) as exc:
+                st.error(str(exc), icon=":material/error:")
+                st.stop()
+            params["sweep"] = sweep_id
+            st.rerun()
+
+tab_sweep, tab_ladder, tab_coverage = st.tabs(["Sweep heatmaps", "Optimisation ladder", "Coverage vs faithfulness"])
+
+
+def pick(kind: str, label: str) -> str | None:
+    """A sweep or ladder chooser that remembers its choice in the URL."""
+    options = groups(runs, kind)
+    if not options:
+        return None
+    ids = list(options)
+    chosen = st.selectbox(label, ids, index=ids.index(params[kind]) if params.get(kind) in ids else 0,
+                          format_func=options.get, key=f"tune.{kind}")
+    params[kind] = chosen
+    return chosen
+
+
+with tab_sweep:
+    sweep_id = pick("sweep", "Sweep")
+    if sweep_id is None:
+        st.info("No sweep yet: run one above, or `python -m evaluation sweep --set samples/eval/sample.jsonl "
+                "--chunk-sizes 300,600 --top-ks 2,4 --limit 5`.", icon=":material/grid_on:")
+    else:
+        table = group_table(runs, "sweep", sweep_id)
+        cols = st.columns(2)
+        for n, metric in enumerate(HEATMAP_METRICS):
+            if metric in table and table[metric].notna().any():
+                cols[n % 2].plotly_chart(charts.sweep_heatmap(table, metric), key=f"tune.heat_{metric}")
+            else:
+                cols[n % 2].caption(f"{charts.label(metric)}: not scored in this sweep"
+                                    + (" (needs reference answers)" if metric == "context_recall" else ""))
+        table["open"] = "/evaluation?run=" + table["run_id"]
+        shown = ["open", "chunk_size", "chunk_overlap", "top_k", *[m for m in HEATMAP_METRICS if m in table],
+                 *[c for c in table.columns if c.endswith(" scored")], "status"]
+        st.dataframe(table[shown], hide_index=True, width="stretch", key="tune.sweep_table",
+                     column_config={"open": st.column_config.LinkColumn("run", display_text="open run")})
+
+with tab_ladder:
+    ladder_id = pick("ladder", "Ladder")
+    if ladder_id is None:
+        st.info("No ladder yet: `python -m evaluation ladder --set samples/eval/sample.jsonl --steps "
+                "evaluation/ladders/default.json --limit 5` runs baseline → + hybrid → + rerank → + query expansion "
+                "→ + strict grounding, one step per run.",
+                icon=":material/stairs:")
+    else:
+        table = group_table(runs, "ladder", ladder_id)
+        metrics = [m for m in charts.METRIC_LABELS if m != "seconds"]
+        st.plotly_chart(charts.ladder(table, metrics), key="tune.ladder_chart")
+        st.dataframe(table[["step", "step_name", *[m for m in metrics if m in table], "seconds", "run_id"]],
+                     hide_index=True, width="stretch", key="tune.ladder_table")
+
+with tab_coverage:
+    all_runs = runs.runs()
+    if not all_runs:
+        st.info("No runs yet.")
+    else:
+        ids = [r.id for r in all_runs]
+        run_id = st.selectbox("Run", ids, key="tune.coverage_run",
+                              index=ids.index(params["run"]) if params.get("run") in ids else 0)
+        run = next(r for r in all_runs if r.id == run_id)
+        min_score = float(run.config.get("min_score", base.min_score))
+        points = coverage_curve(runs.samples(run_id), min_score)
+        st.caption(f"Each point is a min retrieval score from this run's own {min_score:.2f} upwards: questions whose best "
+                   "passage scores below it would be refused. Lower thresholds cannot be read off a stored run "
+                   "(those questions were never answered).")
+        if points:
+            st.plotly_chart(charts.coverage(points), key="tune.coverage_chart")
+            st.dataframe(pd.DataFrame([p.model_dump() for p in points]), hide_index=True, key="tune.coverage_table")

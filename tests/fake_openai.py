@@ -1,0 +1,118 @@
+"""A stdlib OpenAI-compatible server for tests: plays the Ragas judge and the answering model.
+
+Answers by markers found in the prompt, so every failure path runs through Ragas, Instructor, LangChain and
+the openai client for real. GARBAGE in the user message -> non-JSON prose; NOSTATEMENTS -> an empty statement
+list; SLOW -> sleeps past the client timeout; LONG -> JSON cut off at max_tokens; otherwise valid JSON for
+whichever Ragas schema the system message names, and `answer_text` for any other prompt (the RAG answer).
+Every chat request is recorded, so tests can count LLM calls per model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+GARBAGE = "Sure! Here is my analysis: the answer looks mostly fine, I think (no JSON, sorry)."
+MODELS = ("qwen2.5-0.5b", "qwen2.5-1.5b")
+
+
+class FakeOpenAI(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, answer_text: str = "The colony was named Fort Caroline.") -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer_text = answer_text
+        self.chat_requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.fail_after: int | None = None  # answer HTTP 500 once this many chat requests were served
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def requests_for(self, model: str) -> list[dict]:
+        return [r for r in self.chat_requests if r.get("model") == model]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeOpenAI
+
+    def log_message(self, *args: object) -> None:  # keep pytest output clean
+        pass
+
+    def _send(self, payload: dict, status: int = 200) -> None:
+        body = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            pass
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/v1/models":
+            self._send({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"} for m in MODELS]})
+        else:
+            self._send({"error": "not found"}, 404)
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        with self.server.lock:
+            self.server.chat_requests.append(request)
+            served = len(self.server.chat_requests)
+        if self.server.fail_after is not None and served > self.server.fail_after:
+            self._send({"error": {"message": "fake server told to fail", "type": "server_error"}}, 500)
+            return
+        messages = request.get("messages", [])
+        prompt = "\n".join(str(m.get("content")) for m in messages)
+        user = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
+        content, finish_reason = _reply(prompt, user, self.server.answer_text)
+        self._send({
+            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": request.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        })
+
+
+def _reply(prompt: str, user: str, answer_text: str) -> tuple[str, str]:
+    if "SLOW" in user:
+        time.sleep(1.5)
+        return GARBAGE, "stop"
+    if "GARBAGE" in user:
+        return GARBAGE, "stop"
+    if "LONG" in user:
+        return '{"statements": ["Paris is', "length"
+    if "NLIStatementOutput" in prompt:
+        return json.dumps({"statements": [{"statement": "s", "reason": "stated in the context", "verdict": 1}]}), "stop"
+    if "StatementGeneratorOutput" in prompt:
+        statements = [] if "NOSTATEMENTS" in user else ["Paris is the capital of France."]
+        return json.dumps({"statements": statements}), "stop"
+    if "AnswerRelevanceOutput" in prompt:
+        return json.dumps({"question": "What is the capital of France?", "noncommittal": 0}), "stop"
+    if "ContextPrecisionOutput" in prompt:
+        return json.dumps({"reason": "the context states it", "verdict": 1}), "stop"
+    if "ContextRecallOutput" in prompt:
+        return json.dumps({"classifications": [{"statement": "s", "reason": "in the context", "attributed": 1}]}), "stop"
+    if "not_supported" in prompt:  # the pipeline's per-claim grounding judge
+        return json.dumps({"verdict": "supported"}), "stop"
+    if "json" in prompt.lower() and "schema" in prompt.lower():
+        return GARBAGE, "stop"  # a Ragas schema this fake does not know
+    return answer_text, "stop"
+
+
+@contextmanager
+def serving(answer_text: str = "The colony was named Fort Caroline.") -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI(answer_text)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,171 @@
+"""The Evaluation and Tune pages through Streamlit's AppTest, on stored runs shaped like real ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from evaluation.runstore import RunStore, SampleRow
+from settings import Settings
+from tests.conftest import REPO
+from ui import resources
+
+METRICS = ["faithfulness", "answer_relevancy", "context_precision", "context_recall"]
+HUGUENOT_CONTEXT = {"id": "c1", "source": "kb/huguenots.md", "score": 0.71,
+                    "text": "Jean Ribault founded the colony of Fort Caroline in Florida in 1564."}
+RHINE_CONTEXT = {"id": "c2", "source": "kb/rhine.md", "score": 0.52, "text": "The Rhine flows through Basel."}
+OFF_TOPIC = {"id": "c3", "source": "kb/rhine.md", "score": 0.31, "text": "The Rhine is 1,230 km long."}
+
+
+def _metric(name: str, score: float | None, status: str = "scored", reason: str | None = None) -> dict:
+    return {"metric": name, "status": status, "score": score, "reason": reason, "seconds": 20.0, "repeat": 0}
+
+
+def _rows(faithful_rhine: bool) -> list[SampleRow]:
+    skipped_ref = [_metric(m, None, "skipped", "no reference answer") for m in ("context_precision", "context_recall")]
+    refusal = [_metric(m, None, "skipped", "answer is an abstention") for m in ("faithfulness", "answer_relevancy")]
+    rhine_answer = "I don't know based on the provided documents." if faithful_rhine else "The Aare joins at Basel in 1564."
+    rhine_metrics = (refusal if faithful_rhine else [_metric("faithfulness", 0.0), _metric("answer_relevancy", 0.7)]) + [
+        _metric("context_precision", 0.0), _metric("context_recall", 0.0)]
+    return [
+        SampleRow(idx=0, item_id="hug", question="What was the name of the Florida Huguenot colony?", reference="Fort Caroline",
+                  answerable=True, kind="answerable", answer="The colony was named Fort Caroline.", abstained=False,
+                  abstain_reason=None, outcome="correct_answer", contexts=[HUGUENOT_CONTEXT],
+                  metrics=[_metric("faithfulness", 1.0), _metric("answer_relevancy", 0.9), _metric("context_precision", 1.0),
+                           _metric("context_recall", 1.0)], error=None, seconds=8.0),
+        SampleRow(idx=1, item_id="rhine", question="What is the major tributary for the Rhine?", reference="Aare",
+                  answerable=True, kind="answerable", answer=rhine_answer, abstained=faithful_rhine, abstain_reason=None,
+                  outcome="false_abstention" if faithful_rhine else "wrong_answer", contexts=[RHINE_CONTEXT],
+                  metrics=rhine_metrics, error=None, seconds=9.0),
+        SampleRow(idx=2, item_id="aus", question="What is the capital of Australia?", reference=None, answerable=False,
+                  kind="off_topic", answer="I don't know based on the provided documents.", abstained=True,
+                  abstain_reason="low_retrieval_score", outcome="correct_abstention", contexts=[OFF_TOPIC],
+                  metrics=refusal + skipped_ref, error=None, seconds=0.5),
+    ]
+
+
+def store_runs(settings: Settings) -> dict[str, str]:
+    """Two plain runs (the second flips the Rhine question), a 2×2 sweep and a 3-step ladder."""
+    runs = RunStore(settings.runs_db)
+    ids = {}
+    for name, faithful in (("before", False), ("after", True)):
+        run_id = runs.create_run("sample.jsonl", 3, {"top_k": 4, "min_score": 0.4, "llm_model": "qwen2.5-0.5b",
+                                                     "metrics": METRICS})
+        for row in _rows(faithful):
+            runs.add_sample(run_id, row)
+        runs.finish_run(run_id)
+        ids[name] = run_id
+    step = 0
+    for size in (300, 600):
+        for k in (2, 4):
+            step += 1
+            run_id = runs.create_run("sample.jsonl", 3, {"top_k": k, "chunk_size": size, "chunk_overlap": 80,
+                                                         "min_score": 0.4, "metrics": METRICS, "sweep_id": "sweep-test",
+                                                         "sweep_step": step, "sweep_name": f"size {size} · top-k {k}"})
+            for row in _rows(size == 600):
+                runs.add_sample(run_id, row)
+            runs.finish_run(run_id)
+            ids[f"sweep{step}"] = run_id
+    for step, name in enumerate(["baseline", "+ hybrid", "+ rerank"], start=1):
+        run_id = runs.create_run("sample.jsonl", 3, {"top_k": 4, "metrics": METRICS, "ladder_id": "ladder-test",
+                                                     "ladder_step": step, "ladder_name": name})
+        for row in _rows(step > 1):
+            runs.add_sample(run_id, row)
+        runs.finish_run(run_id)
+    return ids
+
+
+@pytest.fixture
+def app(sample_data) -> Iterator[AppTest]:
+    st.cache_resource.clear()
+    yield AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    try:
+        resources.vector_store().client.close()
+    except Exception:  # noqa: BLE001 - nothing was opened
+        pass
+    st.cache_resource.clear()
+
+
+def frame(app: AppTest, column: str):
+    """The first table on the page with this column (AppTest finds widgets by key, not dataframes)."""
+    return next(d.value for d in app.dataframe if column in d.value.columns)
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_evaluation_page_shows_a_run_its_abstention_matrix_and_a_drilldown(app, sample_data):
+    ids = store_runs(sample_data)
+    app.query_params["run"] = ids["before"]
+    app.run()
+    app.switch_page("pages/evaluation.py").run()
+    assert not app.exception
+    assert app.selectbox(key="eval.run_id").value == ids["before"]
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Faithfulness"] == "0.50" and metrics["Context recall"] == "0.50"
+    captions = texts(app.caption)
+    assert "2 of 3 scored" in captions
+    rates = frame(app, "rate")
+    assert rates.loc["hallucination rate (unanswerable)", "rate"] == "0%"
+    assert rates.loc["answer accuracy (answerable)", "rate"] == "50%"
+    table = frame(app, "label")
+    assert list(table["label"]) == ["ok", "retrieval miss", "correct abstention"]
+
+    app.selectbox(key="eval.inspect").select(2).run()
+    assert not app.exception
+    assert app.query_params["q"] == "2"
+    markdown = texts(app.markdown)
+    assert "What is the major tributary for the Rhine?" in markdown and "retrieval miss" in markdown
+    scores = frame(app, "status")
+    assert list(scores["status"]) == ["scored"] * 4
+    assert any("kb/rhine.md" in e.label for e in app.expander)
+
+
+def test_evaluation_page_filters_compare_and_flips(app, sample_data):
+    ids = store_runs(sample_data)
+    app.query_params["run"] = ids["after"]
+    app.query_params["label"] = "correct abstention"
+    app.run()
+    app.switch_page("pages/evaluation.py").run()
+    assert not app.exception
+    assert list(frame(app, "label")["question"]) == ["What is the capital of Australia?"]
+    app.selectbox(key="eval.compare").select(ids["before"]).run()
+    flips = frame(app, "outcome before")
+    assert list(flips["question"]) == ["What is the major tributary for the Rhine?"]
+    assert (flips["outcome before"][0], flips["outcome after"][0]) == ("wrong_answer", "false_abstention")
+    assert app.query_params["compare"] == ids["before"]
+    overview = frame(app, "eval set")  # all runs, oldest first, each a link that opens it
+    assert len(overview) == 9 and overview["open"].iloc[0] == f"?run={ids['before']}"
+
+
+def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_data):
+    ids = store_runs(sample_data)
+    app.run()
+    app.switch_page("pages/tune.py").run()
+    assert not app.exception
+    assert app.title[0].value == "Tune"
+    assert app.selectbox(key="tune.sweep").value == "sweep-test"
+    charts = {c.proto.id for c in app.get("plotly_chart")}
+    assert len(charts) == 4 + 1 + 1  # four heatmaps, the ladder, the coverage curve
+    sweep = frame(app, "open")
+    assert list(zip(sweep["chunk_size"], sweep["top_k"], strict=True)) == [(300, 2), (300, 4), (600, 2), (600, 4)]
+    assert sweep["open"][0] == f"/evaluation?run={ids['sweep1']}"
+    ladder = frame(app, "step_name")
+    assert list(ladder["step_name"]) == ["baseline", "+ hybrid", "+ rerank"]
+    assert list(ladder["faithfulness"]) == [0.5, 1.0, 1.0]
+    coverage = frame(app, "threshold")
+    assert coverage["threshold"].iloc[0] == 0.4 and coverage["coverage"].iloc[0] == pytest.approx(1 / 3)
+
+
+def test_tune_page_refuses_an_empty_grid(app, sample_data):
+    app.run()
+    app.switch_page("pages/tune.py").run()
+    assert "No sweep yet" in texts(app.info)
+    app.multiselect(key="tune.top_ks").set_value([])
+    app.button[0].click().run()
+    assert not app.exception
+    assert "at least one chunk size, one overlap and one top-k" in texts(app.error)

@@ -1,0 +1,102 @@
+"""Sweeps and the ladder on the real sample KB: each chunk config ingested once, collections reused, progress, cancel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation import __main__ as cli
+from evaluation import sweep
+from evaluation.evalset import load_eval_set
+from evaluation.runstore import RunStore
+from evaluation.sweep import NamedConfig, SweepError, chunk_collection_name, grid, run_configs
+from settings import Settings
+from tests.test_eval_runner import eval_set, eval_settings, fake_llm  # noqa: F401 - shared fixtures
+
+KB = Settings().sample_kb
+
+
+@pytest.fixture
+def ingest_calls(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = sweep.ingest_configured
+
+    def counting(settings, *args, **kwargs):
+        calls.append(settings.collection)
+        return real(settings, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "ingest_configured", counting)
+    return calls
+
+
+def test_grid_puts_chunk_configs_outermost_and_drops_invalid_pairs():
+    configs = grid([300, 600], [60, 400], [2, 4])
+    assert [c.overrides for c in configs] == [
+        {"chunk_size": 300, "chunk_overlap": 60, "top_k": 2}, {"chunk_size": 300, "chunk_overlap": 60, "top_k": 4},
+        {"chunk_size": 600, "chunk_overlap": 60, "top_k": 2}, {"chunk_size": 600, "chunk_overlap": 60, "top_k": 4},
+        {"chunk_size": 600, "chunk_overlap": 400, "top_k": 2}, {"chunk_size": 600, "chunk_overlap": 400, "top_k": 4}]
+    with pytest.raises(SweepError, match="no chunk configuration is valid"):
+        grid([100], [100], [2])
+
+
+def test_sweep_ingests_each_chunk_config_once_and_reuses_it(eval_settings, eval_set, fake_llm, ingest_calls):
+    items = load_eval_set(eval_set)[:2]
+    runs = RunStore(eval_settings.runs_db)
+    seen = []
+    with cli.components(eval_settings, runs) as parts:
+        sweep_id, run_ids = run_configs(eval_settings, grid([300, 700], [60], [2, 4]), items, "two", parts, kind="sweep",
+                                        kb_root=KB, progress=seen.append)
+        names = parts.store.names()
+    expected = [chunk_collection_name("sample", eval_settings.with_overrides(chunk_size=s, chunk_overlap=60)) for s in (300, 700)]
+    assert ingest_calls == expected  # two chunk configs, four runs
+    assert set(expected) <= set(names)
+    stored = runs.runs_of("sweep_id", sweep_id)
+    assert [r.id for r in stored] == run_ids
+    assert [(r.config["chunk_size"], r.config["top_k"], r.config["collection"]) for r in stored] == [
+        (300, 2, expected[0]), (300, 4, expected[0]), (700, 2, expected[1]), (700, 4, expected[1])]
+    assert all(r.status == "completed" and r.n_done == 2 for r in stored)
+    assert all(len(s.contexts) == 2 for s in runs.samples(run_ids[0]))
+    assert seen[-1].questions_done == 8
+    assert seen[-1].step == 4 and seen[-1].eta_s is not None and "step 4/4" in seen[-1].describe()
+
+    # a second sweep over the same grid: no ingestion, no LLM call
+    calls = len(fake_llm.chat_requests)
+    with cli.components(eval_settings, runs) as parts:
+        run_configs(eval_settings, grid([300, 700], [60], [2, 4]), items, "two", parts, kind="sweep", kb_root=KB)
+    assert ingest_calls == expected and len(fake_llm.chat_requests) == calls
+
+
+def test_cancel_stops_between_questions_and_keeps_what_ran(eval_settings, eval_set, ingest_calls):
+    items = load_eval_set(eval_set)
+    runs = RunStore(eval_settings.runs_db)
+    budget = iter([True, True, True, False])  # step 1, question 1, question 2, question 3
+    with cli.components(eval_settings, runs) as parts:
+        _, run_ids = run_configs(eval_settings, [NamedConfig(name="baseline"), NamedConfig(name="k2", overrides={"top_k": 2})],
+                                 items, "three", parts, kind="ladder", kb_root=KB, should_continue=lambda: next(budget, False))
+    assert ingest_calls == []  # a ladder step that keeps the chunking uses the base collection
+    [run] = [runs.run(r) for r in run_ids]
+    assert run.status == "cancelled" and run.n_done == 2 and "cancelled after 2 of 3" in run.error
+
+
+def test_ladder_cli_runs_steps_in_order(eval_settings, eval_set, tmp_path, capsys):
+    steps = tmp_path / "ladder.json"
+    steps.write_text(json.dumps([{"name": "baseline", "overrides": {}},
+                                 {"name": "+ top-k 2", "overrides": {"top_k": 2}},
+                                 {"name": "+ smaller chunks", "overrides": {"top_k": 2, "chunk_size": 300, "chunk_overlap": 40}}]))
+    assert cli.main(["ladder", "--set", str(eval_set), "--steps", str(steps), "--limit", "2", "--metrics", "faithfulness"]) == 0
+    out = capsys.readouterr().out
+    assert "3 runs" in out and "+ smaller chunks: faithfulness 1.00 (2/2)" in out
+    runs = RunStore(eval_settings.runs_db)
+    ladder_id = runs.runs()[0].config["ladder_id"]
+    assert [r.config["ladder_name"] for r in runs.runs_of("ladder_id", ladder_id)] == ["baseline", "+ top-k 2", "+ smaller chunks"]
+    assert runs.runs_of("ladder_id", ladder_id)[2].config["collection"] == "sample__all-minilm-l6-v2-int8__recursive-300-40"
+
+
+def test_the_bundled_ladder_is_valid_for_these_settings():
+    steps = sweep.load_ladder(Path("evaluation/ladders/default.json"))
+    assert steps[0].name == "baseline" and steps[0].overrides == {}
+    configured = sweep.validate(Settings(), steps)
+    assert [s.retrieval_mode for s in configured][:2] == ["dense", "hybrid"]
+    assert configured[-1].grounding_policy == "strict"
