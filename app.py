@@ -1,13 +1,17 @@
-"""Faithful QA dashboard: `streamlit run app.py` (or `make run`)."""
+"""Faithful QA dashboard: `streamlit run app.py` (or `make run`).
+
+The page scripts live in views/, not pages/: with a pages/ folder beside app.py, Streamlit served a page opened
+by its URL (a shared link) as a legacy file-based app, skipping this navigation and its titles.
+"""
 
 import streamlit as st
 
 st.set_page_config(page_title="Faithful QA", page_icon=":material/verified:", layout="wide")
 
 navigation = st.navigation([
-    st.Page("pages/ask.py", title="Ask", icon=":material/chat:", default=True),
-    st.Page("pages/knowledge_base.py", title="Knowledge base", icon=":material/library_books:"),
-    st.Page("pages/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
-    st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
+    st.Page("views/ask.py", title="Ask", icon=":material/chat:", default=True),
+    st.Page("views/knowledge_base.py", title="Knowledge base", icon=":material/library_books:"),
+    st.Page("views/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
+    st.Page("views/tune.py", title="Tune", icon=":material/tune:"),
 ])
 navigation.run()

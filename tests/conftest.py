@@ -104,3 +104,12 @@ def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def llm_settings(settings: Settings, llm_base_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("OPENAI_BASE_URL", llm_base_url)
     return settings.with_overrides(openai_base_url=llm_base_url)
+
+
+@pytest.fixture
+def page():
+    """A page in headless Debian Chromium (browser tests)."""
+    from tests.browser import chromium_page
+
+    with chromium_page(height=1400) as browser_page:
+        yield browser_page

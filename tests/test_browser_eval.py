@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import REPO, free_port
-from tests.test_browser import ARTIFACTS, page  # noqa: F401 - the Chromium page fixture
+from tests.browser import ARTIFACTS, running_dashboard
 from tests.test_eval_pages import store_runs
 
 pytestmark = [pytest.mark.browser]
@@ -22,31 +16,11 @@ pytestmark = [pytest.mark.browser]
 @pytest.fixture
 def dashboard_with_runs(sample_data) -> Iterator[tuple[str, dict[str, str]]]:
     ids = store_runs(sample_data)
-    port = free_port()
-    env = {**os.environ, "FQA_DATA_DIR": str(sample_data.data_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],  # the watcher overflows inotify on this tree and stalls the app
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
-    yield url, ids
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_dashboard(FQA_DATA_DIR=str(sample_data.data_dir)) as url:
+        yield url, ids
 
 
-def test_open_a_stored_run_and_drill_into_a_question(dashboard_with_runs, page: Page):  # noqa: F811
+def test_open_a_stored_run_and_drill_into_a_question(dashboard_with_runs, page: Page):
     url, ids = dashboard_with_runs
     page.goto(f"{url}/evaluation?run={ids['before']}")
     expect(page.get_by_role("heading", name="Evaluation")).to_be_visible(timeout=60_000)

@@ -102,7 +102,7 @@ def test_evaluation_page_shows_a_run_its_abstention_matrix_and_a_drilldown(app, 
     ids = store_runs(sample_data)
     app.query_params["run"] = ids["before"]
     app.run()
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("views/evaluation.py").run()
     assert not app.exception
     assert app.selectbox(key="eval.run_id").value == ids["before"]
     metrics = {m.label: m.value for m in app.metric}
@@ -130,7 +130,7 @@ def test_evaluation_page_filters_compare_and_flips(app, sample_data):
     app.query_params["run"] = ids["after"]
     app.query_params["label"] = "correct abstention"
     app.run()
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("views/evaluation.py").run()
     assert not app.exception
     assert list(frame(app, "label")["question"]) == ["What is the capital of Australia?"]
     app.selectbox(key="eval.compare").select(ids["before"]).run()
@@ -145,7 +145,7 @@ def test_evaluation_page_filters_compare_and_flips(app, sample_data):
 def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_data):
     ids = store_runs(sample_data)
     app.run()
-    app.switch_page("pages/tune.py").run()
+    app.switch_page("views/tune.py").run()
     assert not app.exception
     assert app.title[0].value == "Tune"
     assert app.selectbox(key="tune.sweep").value == "sweep-test"
@@ -163,7 +163,7 @@ def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_
 
 def test_tune_page_refuses_an_empty_grid(app, sample_data):
     app.run()
-    app.switch_page("pages/tune.py").run()
+    app.switch_page("views/tune.py").run()
     assert "No sweep yet" in texts(app.info)
     app.multiselect(key="tune.top_ks").set_value([])
     app.button[0].click().run()

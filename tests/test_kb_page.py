@@ -30,7 +30,7 @@ def app(settings) -> Iterator[AppTest]:
 def open_kb(app: AppTest) -> AppTest:
     """Run the app and go to the Knowledge base page (after the data fixtures have filled the folder)."""
     app.run()
-    return app.switch_page("pages/knowledge_base.py").run()
+    return app.switch_page("views/knowledge_base.py").run()
 
 
 def texts(elements) -> str:

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedder import embedder_info
 from ingest.ingestor import ingest_files
-from ingest.store import VectorStore
 from pipeline.chain import answer_question
 from pipeline.llm import LLMError, make_chat_model
 from tests.conftest import REPO, free_port

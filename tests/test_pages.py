@@ -109,7 +109,7 @@ def test_ask_page_explains_a_dead_llm_endpoint(app, sample_data, monkeypatch):
 
 def test_knowledge_base_page_lists_collections_and_ingests_the_sample(app, sample_data):
     app.run()
-    app.switch_page("pages/knowledge_base.py").run()
+    app.switch_page("views/knowledge_base.py").run()
     assert not app.exception
     assert app.title[0].value == "Knowledge base"
     table = app.dataframe[0].value
@@ -123,7 +123,7 @@ def test_knowledge_base_page_lists_collections_and_ingests_the_sample(app, sampl
 
 def test_knowledge_base_page_refuses_overlap_larger_than_size(app, sample_data):
     app.run()
-    app.switch_page("pages/knowledge_base.py").run()
+    app.switch_page("views/knowledge_base.py").run()
     app.number_input(key="kb.size").set_value(100)
     app.number_input(key="kb.overlap").set_value(200)
     app.checkbox(key="kb.sample").check()
@@ -133,7 +133,7 @@ def test_knowledge_base_page_refuses_overlap_larger_than_size(app, sample_data):
 
 def test_evaluation_page_empty_state(app, sample_data):
     app.run()
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("views/evaluation.py").run()
     assert not app.exception
     assert "No evaluation runs yet" in texts(app.info)
 
@@ -166,7 +166,7 @@ def _stored_run(settings) -> str:
 def test_evaluation_page_charts_a_stored_run(app, sample_data):
     run_id = _stored_run(sample_data)
     app.run()
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("views/evaluation.py").run()
     assert not app.exception
     assert app.selectbox(key="eval.run_id").value == run_id
     metrics = {m.label: m.value for m in app.metric}

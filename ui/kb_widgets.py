@@ -12,7 +12,7 @@ import streamlit as st
 from ingest.chunking import MAX_CHUNK_TOKENS, Chunk, ChunkSpec, TokenCounter, chunk_document, tokenizer_for
 from ingest.embedder import EmbedderUnavailableError
 from ingest.ingestor import FileOutcome, IngestProgress, IngestReport
-from ingest.loaders import LoadError, load_documents
+from ingest.loaders import load_documents
 from ingest.store import StoredChunk
 from ingest.uploads import staged_uploads
 from settings import Settings

@@ -49,7 +49,7 @@ def collection_picker(store: VectorStore, key: str) -> str | None:
 def empty_knowledge_base() -> None:
     st.info("The knowledge base is empty. Ingest documents first, or run `make run`, which loads the bundled sample.",
             icon=":material/inbox:")
-    st.page_link("pages/knowledge_base.py", label="Open the Knowledge base page", icon=":material/upload:")
+    st.page_link("views/knowledge_base.py", label="Open the Knowledge base page", icon=":material/upload:")
 
 
 VERDICT_LOOK = {  # verdict -> (icon, colour, label)
