@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from evaluation.runstore import RunStore, SampleRow
 from settings import Settings
-from tests.conftest import REPO
-from ui import resources
+from tests.apptest import fresh_app
 
 METRICS = ["faithfulness", "answer_relevancy", "context_precision", "context_recall"]
 HUGUENOT_CONTEXT = {"id": "c1", "source": "kb/huguenots.md", "score": 0.71,
@@ -80,13 +78,8 @@ def store_runs(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def app(sample_data) -> Iterator[AppTest]:
-    st.cache_resource.clear()
-    yield AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    try:
-        resources.vector_store().client.close()
-    except Exception:  # noqa: BLE001 - nothing was opened
-        pass
-    st.cache_resource.clear()
+    with fresh_app() as app:
+        yield app
 
 
 def frame(app: AppTest, column: str):

@@ -6,25 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import fresh_app
 from tests.conftest import REPO
 from tests.pdf import write_pdf
-from ui import resources
 
 SKY = (REPO / "samples/kb/sky_uk.txt").read_text()
 
 
 @pytest.fixture
 def app(settings) -> Iterator[AppTest]:
-    st.cache_resource.clear()
-    yield AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    try:
-        resources.vector_store().client.close()
-    except Exception:  # noqa: BLE001 - nothing was opened
-        pass
-    st.cache_resource.clear()
+    with fresh_app(timeout=120) as app:
+        yield app
 
 
 def open_kb(app: AppTest) -> AppTest:

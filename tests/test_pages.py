@@ -5,30 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import streamlit as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from streamlit.testing.v1 import AppTest
 
 from evaluation.runstore import RunStore, SampleRow
-from tests.conftest import REPO, free_port
+from tests.apptest import fresh_app
+from tests.conftest import free_port
 from ui import resources
-
-
-def _reset_resources() -> None:
-    """Close the app's Qdrant client (one per folder) and forget cached resources between tests."""
-    try:
-        resources.vector_store().client.close()
-    except Exception:  # noqa: BLE001 - nothing was opened, or the folder is gone
-        pass
-    st.cache_resource.clear()
 
 
 @pytest.fixture
 def app(settings, monkeypatch) -> Iterator[AppTest]:
-    st.cache_resource.clear()
     monkeypatch.setattr(resources, "chat_model", lambda config: FakeListChatModel(responses=["The colony was named Fort Caroline."]))
-    yield AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    _reset_resources()
+    with fresh_app() as app:
+        yield app
 
 
 def texts(elements) -> str:

@@ -6,12 +6,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
-import streamlit as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from streamlit.testing.v1 import AppTest
 
 from pipeline.__main__ import main
-from tests.conftest import REPO
+from tests.apptest import fresh_app
 from ui import resources
 
 OFF_TOPIC = "Where are clinical pharmacists not allowed to work with patients?"
@@ -43,15 +42,10 @@ def test_cli_rejects_bad_retrieval_flags_with_a_message(sample_data, capsys):
 
 @pytest.fixture
 def app(settings, monkeypatch) -> Iterator[AppTest]:
-    st.cache_resource.clear()
     monkeypatch.setattr(resources, "chat_model",
                         lambda config: FakeListChatModel(responses=["The colony was named Fort Caroline [1]."]))
-    yield AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    try:
-        resources.vector_store().client.close()
-    except Exception:  # noqa: BLE001 - nothing was opened
-        pass
-    st.cache_resource.clear()
+    with fresh_app() as app:
+        yield app
 
 
 def test_ask_sidebar_toggles_shape_the_answer_and_are_recorded_with_it(app, sample_data):
