@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     grounding_model: str = "qwen2.5-1.5b"
     grounding_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
     grounding_retries: int = Field(default=2, ge=1, le=5)
+    # a claim naming a number or name found in neither the passages nor the question is not supported, whatever
+    # the judge says (bench/grounding.py measures both ways)
+    grounding_term_veto: bool = True
 
     # retrieval strategy toggles (pipeline/retrieval.py, rerank.py, query_expansion.py)
     retrieval_mode: Literal["dense", "mmr", "hybrid"] = "dense"

@@ -54,6 +54,13 @@ def line(name: str, s: dict) -> str:
     return f"  {name:<34} balanced acc {s['balanced_accuracy']:.2f}  precision {s['precision']:.2f}  recall {s['recall']:.2f}"
 
 
+def _p_flags(claim, threshold: float) -> bool:  # noqa: ANN001
+    """The judge's own call on a claim, before the term veto: P(supported) cut, or the plain verdict without logprobs."""
+    if claim.p_supported is not None:
+        return claim.judge_said != "abstain" and claim.p_supported < threshold
+    return claim.verdict in ("not_supported", "unchecked")
+
+
 def run_model(settings: Settings, model: str, rows: list[dict], embedder) -> dict:  # noqa: ANN001
     config = settings.with_overrides(grounding_model=model)
     judge = make_chat_model(judge_settings(config))
@@ -63,7 +70,7 @@ def run_model(settings: Settings, model: str, rows: list[dict], embedder) -> dic
         chunk = StoredChunk(id=row["id"], source="halueval", chunk_index=0, start=0, end=len(row["knowledge"]),
                             text=row["knowledge"].strip())
         claims = split_claims(row["answer"])
-        signals, _ = claim_evidence(claims, [chunk], embedder)
+        signals, _ = claim_evidence(claims, [chunk], embedder, row["question"])
         results.append(check_grounding(config, row["question"], claims, signals, [chunk], judge))
     seconds = (time.perf_counter() - started) / len(rows)
     truth = [r["label"] == "hallucinated" for r in rows]
@@ -72,7 +79,9 @@ def run_model(settings: Settings, model: str, rows: list[dict], embedder) -> dic
     print(f"{model}: {len(rows)} answers ({len(rows) // 2} questions), {seconds:.1f} s per answer, "
           f"{unchecked} with an unchecked claim, threshold {config.grounding_threshold}")
     used = scores([not g.fully_supported for g in results], truth)
-    print(line("pipeline verdict (P(supported) cut)", used))
+    print(line("pipeline verdict" + (" (P cut + term veto)" if config.grounding_term_veto else " (P cut)"), used))
+    print(line("P(supported) cut alone", scores([any(_p_flags(c, config.grounding_threshold) for c in g.claims)
+                                                   for g in results], truth)))
     print(line("plain JSON verdict", scores([any(c.judge_said == "not_supported" for c in g.claims) for g in results], truth)))
     print(line("cheap: name/number missing", scores([any(c.signal.missing_terms for c in g.claims) for g in results], truth)))
     known = [(p, h) for p, h in zip(min_p, truth, strict=True) if p is not None]

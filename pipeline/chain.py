@@ -39,6 +39,7 @@ def pipeline_config(settings: Settings) -> dict:
         "grounding_policy": settings.grounding_policy,
         "grounding_model": judge_settings(settings).llm_model,
         "grounding_threshold": settings.grounding_threshold,
+        "grounding_term_veto": settings.grounding_term_veto,
         **retrieval.retrieval_config(settings),
     }
 
@@ -113,7 +114,7 @@ class AnswerStream:
         if answer.abstained:
             return answer
         claims = split_claims(answer.answer)
-        signals, spans = claim_evidence(claims, answer.contexts, self._embedder)
+        signals, spans = claim_evidence(claims, answer.contexts, self._embedder, self.question)
         answer = answer.model_copy(update={"citations": [c.model_copy(update={"span": spans.get(c.chunk_id)})
                                                          for c in answer.citations]})
         if self._settings.grounding_policy == "off":

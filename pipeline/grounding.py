@@ -5,7 +5,9 @@ Two signals per claim, shown side by side:
   way (RECIPES, "Post-hoc verification"), so when the endpoint returns token log-probabilities the verdict is
   read as P(supported) at the verdict token and cut at `grounding_threshold`;
 - a cheap signal with no LLM: cosine similarity of the claim to its best context sentence (the pipeline's
-  embedder) and the numbers and names of the claim that appear nowhere in the context.
+  embedder) and the numbers and names of the claim that appear nowhere in the context or the question.
+  With `grounding_term_veto` on, such a claim is "not_supported" whatever the judge says: the 1.5B judge gave a
+  claim with an invented date and name P(supported) 0.72, and HaluEval's hallucinated answers are mostly that.
 A judge that fails (unreachable, unparseable after retries) leaves the claim "unchecked", with the reason.
 """
 
@@ -63,7 +65,7 @@ class ClaimCheck(BaseModel):
     verdict: Verdict
     p_supported: float | None = None  # from token log-probabilities, when the endpoint returns them
     judge_said: str | None = None  # the plain verdict in the judge's JSON
-    reason: str | None = None  # why the claim is unchecked
+    reason: str | None = None  # why the claim is unchecked, or why the cheap signal overruled the judge
     signal: CheapSignal
 
 
@@ -129,7 +131,11 @@ _MARKER = re.compile(r"\s*\[\d{1,2}\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CONTEXT_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _TERM = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'’-]*)")
-_COMMON_CAPITALS = frozenset("A An And But I If In It Its On Or So The There These They This Yes No".split())
+# capitalised only because they start a sentence: never names
+_COMMON_CAPITALS = frozenset("""A About According Additionally After Also Although An And As At Based Because Before
+Both But By During Each For From He Her His However I If In It Its Many Most My No Not Of On One Only Or Our She Since
+So Some That The Their Then There Therefore These They This Those Thus To We What When Where Which While Who Yes
+You""".split())
 
 
 def split_claims(answer: str) -> list[str]:
@@ -150,7 +156,10 @@ def _context_sentences(chunks: list[StoredChunk]) -> list[tuple[int, int, int, s
 
 
 def missing_terms(claim: str, context: str) -> list[str]:
-    """Numbers and capitalised names of the claim that never occur in the context (case-insensitive)."""
+    """Numbers and capitalised names of the claim that never occur in `context` (case-insensitive).
+
+    Callers pass the question along with the passages: a name the user asked about is not the answer's invention.
+    """
     haystack = context.lower()
     terms = dict.fromkeys(t.strip(".,") for t in _TERM.findall(claim))
     return [t for t in terms if t and t not in _COMMON_CAPITALS and t.lower() not in haystack]
@@ -161,11 +170,11 @@ def _unit(vectors: list[list[float]]) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
-def claim_evidence(claims: list[str], chunks: list[StoredChunk],
-                   embedder: Embeddings) -> tuple[list[CheapSignal], dict[str, tuple[int, int]]]:
+def claim_evidence(claims: list[str], chunks: list[StoredChunk], embedder: Embeddings,
+                   question: str = "") -> tuple[list[CheapSignal], dict[str, tuple[int, int]]]:
     """The cheap signal of each claim, and per chunk the sentence closest to any claim (the span a citation marks)."""
     sentences = _context_sentences(chunks)
-    context = "\n".join(c.text for c in chunks)
+    context = "\n".join([question, *(c.text for c in chunks)])
     if not claims or not sentences:
         return [CheapSignal(similarity=0.0, best_sentence="", chunk_id=None, span=None,
                             missing_terms=missing_terms(c, context)) for c in claims], {}
@@ -245,7 +254,12 @@ def check_claim(judge: BaseChatModel, item: ClaimCheckInput, signal: CheapSignal
     verdict: Verdict = output.verdict
     if p is not None and verdict != "abstain":
         verdict = "supported" if p >= settings.grounding_threshold else "not_supported"
-    return ClaimCheck(claim=item.claim, verdict=verdict, p_supported=p, judge_said=output.verdict, signal=signal)
+    reason = None
+    if verdict == "supported" and settings.grounding_term_veto and signal.missing_terms:
+        verdict = "not_supported"
+        reason = "names or numbers the passages never mention: " + ", ".join(signal.missing_terms)
+    return ClaimCheck(claim=item.claim, verdict=verdict, p_supported=p, judge_said=output.verdict, reason=reason,
+                      signal=signal)
 
 
 def check_grounding(settings: Settings, question: str, claims: list[str], signals: list[CheapSignal],

@@ -30,6 +30,13 @@ def test_names_and_numbers_missing_from_the_context_are_listed():
     assert missing_terms("It was destroyed by the Spanish in 1565.", context) == []
     assert missing_terms("The French lost it to Napoleon in 1802.", context) == ["French", "Napoleon", "1802"]
     assert missing_terms("fort caroline was in florida", context) == []  # nothing capitalised, nothing missing
+    assert missing_terms("According to the passage, Spanish troops came in 1565.", context) == []
+
+
+def test_a_name_from_the_question_is_not_counted_missing(embedder):
+    signals, _ = claim_evidence(["Fort Caroline was built by Huguenots from Normandy."], [CHUNK], embedder,
+                                question="Where did the Huguenots who built Fort Caroline come from, Normandy?")
+    assert signals[0].missing_terms == []
 
 
 def test_cheap_signal_finds_the_best_sentence_and_the_span_each_citation_marks(embedder):
@@ -68,6 +75,19 @@ def test_the_verdict_comes_from_p_supported_cut_at_the_threshold(settings):
     judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.55)]))
     check = check_claim(judge, ITEM, SIGNAL, settings.with_overrides(grounding_threshold=0.6))
     assert check.verdict == "not_supported" and check.p_supported == 0.55
+
+
+def test_a_name_the_passages_never_mention_overrules_a_supported_verdict(settings):
+    # the 1.5B judge called an invented name and date "supported" (P 0.72); the cheap signal vetoes that
+    signal = SIGNAL.model_copy(update={"missing_terms": ["Napoleon", "1802"]})
+    judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.72)]))
+    check = check_claim(judge, ITEM, signal, settings)
+    assert check.verdict == "not_supported" and check.p_supported == 0.72
+    assert check.reason == "names or numbers the passages never mention: Napoleon, 1802"
+
+    judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.72)]))
+    check = check_claim(judge, ITEM, signal, settings.with_overrides(grounding_term_veto=False))
+    assert check.verdict == "supported" and check.reason is None
 
 
 def test_without_logprobs_the_plain_verdict_decides(settings):
