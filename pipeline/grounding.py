@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 import openai
+import pysbd
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
@@ -128,31 +129,39 @@ def judge_settings(settings: Settings) -> Settings:
 # --- claims and the cheap signal -------------------------------------------------------------------------------
 
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_CONTEXT_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_LINE = re.compile(r"[^\n]+")
 _TERM = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'’-]*)")
 # capitalised only because they start a sentence: never names
 _COMMON_CAPITALS = frozenset("""A About According Additionally After Also Although An And As At Based Because Before
 Both But By During Each For From He Her His However I If In It Its Many Most My No Not Of On One Only Or Our She Since
 So Some That The Their Then There Therefore These They This Those Thus To We What When Where Which While Who Yes
 You""".split())
+# rule-based sentence boundaries (pysbd): a regex on ".!?" cut "St. Louis" and "U.S." in two
+_SEGMENTER = pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`, whitespace trimmed; a line break always ends a sentence."""
+    spans = []
+    for line in _LINE.finditer(text):
+        for sent in _SEGMENTER.segment(line.group()):
+            raw = sent.sent
+            start = line.start() + sent.start + (len(raw) - len(raw.lstrip()))
+            end = line.start() + sent.start + len(raw.rstrip())
+            if end > start:
+                spans.append((start, end))
+    return spans
 
 
 def split_claims(answer: str) -> list[str]:
     """The answer's sentences, citation markers removed: the unit the check judges."""
-    return [s for s in (_MARKER.sub("", part).strip() for part in _SENTENCE_END.split(answer)) if s]
+    return [s for s in (_MARKER.sub("", answer[a:b]).strip() for a, b in sentence_spans(answer)) if s]
 
 
 def _context_sentences(chunks: list[StoredChunk]) -> list[tuple[int, int, int, str]]:
     """(chunk index, start, end, text) of every sentence of every chunk."""
-    out = []
-    for ci, chunk in enumerate(chunks):
-        for m in _CONTEXT_SENTENCE.finditer(chunk.text):
-            text = m.group().strip()
-            if len(text) > 2:
-                start = m.start() + (len(m.group()) - len(m.group().lstrip()))
-                out.append((ci, start, start + len(text), text))
-    return out
+    return [(ci, start, end, chunk.text[start:end]) for ci, chunk in enumerate(chunks)
+            for start, end in sentence_spans(chunk.text) if end - start > 2]
 
 
 def missing_terms(claim: str, context: str) -> list[str]:

@@ -23,6 +23,9 @@ def test_claims_are_the_sentences_without_citation_markers():
     assert split_claims("The colony was Fort Caroline [1]. It fell in 1565 [2].\nSpain took it.") == [
         "The colony was Fort Caroline.", "It fell in 1565.", "Spain took it."]
     assert split_claims("  ") == []
+    # abbreviations and initials do not end a sentence
+    assert split_claims("It stood on St. Johns Bluff [1]. Mr. J. Ribault led the U.S. party.") == [
+        "It stood on St. Johns Bluff.", "Mr. J. Ribault led the U.S. party."]
 
 
 def test_names_and_numbers_missing_from_the_context_are_listed():
@@ -48,6 +51,13 @@ def test_cheap_signal_finds_the_best_sentence_and_the_span_each_citation_marks(e
     start, end = spans["c1"]
     assert CHUNK.text[start:end] == "The colony was named Fort Caroline."
     assert OTHER.text[slice(*spans["c2"])] in ("Kublai Khan ruled from there.", "Khanbaliq later became Beijing.")
+
+
+def test_the_highlighted_span_is_the_whole_sentence_across_abbreviations(embedder):
+    chunk = StoredChunk(id="c3", source="kb/florida.md", chunk_index=0, start=0, end=120,
+                        text="# Florida\nThe fort stood near St. Johns Bluff on the river. Spain held it after 1565.")
+    _, spans = claim_evidence(["The fort was near St. Johns Bluff."], [chunk], embedder)
+    assert chunk.text[slice(*spans["c3"])] == "The fort stood near St. Johns Bluff on the river."
 
 
 def _judge_reply(verdict: str, p_yes: float) -> AIMessage:
