@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration
+
+from evaluation.sqlite import transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS judge (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,29 +37,20 @@ class ResultCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             conn.executescript(SCHEMA)
 
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
-
     def get(self, table: str, key: str) -> str | None:
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             row = conn.execute(f"SELECT value FROM {table} WHERE key = ?", (key,)).fetchone()  # noqa: S608 - fixed names
         return row[0] if row else None
 
     def put(self, table: str, key: str, value: str) -> None:
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             conn.execute(f"INSERT OR REPLACE INTO {table} (key, value) VALUES (?, ?)", (key, value))  # noqa: S608
 
     def clear(self, table: str) -> None:
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
 
     def answer_cache(self, pipeline_config: dict) -> AnswerCache:

@@ -6,14 +6,13 @@ Rows are committed one by one, so a crash or a closed browser tab loses at most 
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from evaluation.sqlite import transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -84,22 +83,12 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             conn.executescript(SCHEMA)
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
 
     def create_run(self, eval_set: str, n_items: int, config: dict) -> str:
         run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             conn.execute(
                 "INSERT INTO runs (id, created_at, status, eval_set, n_items, config) VALUES (?, ?, 'running', ?, ?, ?)",
                 (run_id, datetime.now(UTC).isoformat(timespec="seconds"), eval_set, n_items, json.dumps(config)),
@@ -112,15 +101,15 @@ class RunStore:
         data["metrics"] = json.dumps(data["metrics"])
         columns = ", ".join(["run_id", *data])
         marks = ", ".join("?" * (len(data) + 1))
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             conn.execute(f"INSERT OR REPLACE INTO samples ({columns}) VALUES ({marks})", (run_id, *data.values()))
 
     def finish_run(self, run_id: str, status: str = "completed", error: str | None = None) -> None:
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             conn.execute("UPDATE runs SET status = ?, error = ? WHERE id = ?", (status, error, run_id))
 
     def runs(self) -> list[RunSummary]:
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             rows = conn.execute(
                 "SELECT r.*, (SELECT COUNT(*) FROM samples s WHERE s.run_id = r.id) AS n_done "
                 "FROM runs r ORDER BY r.rowid DESC"  # insertion order: ids made in the same second do not sort
@@ -135,7 +124,7 @@ class RunStore:
         return next((r for r in self.runs() if r.id == run_id), None)
 
     def samples(self, run_id: str) -> list[SampleRow]:
-        with self._conn() as conn:
+        with transaction(self.path) as conn:
             rows = conn.execute("SELECT * FROM samples WHERE run_id = ? ORDER BY idx", (run_id,)).fetchall()
         out = []
         for r in rows:
