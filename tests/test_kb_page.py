@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import threading
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ingest import ingestor
+from ingest.embedder import EmbedderInfo
+from ingest.store import VectorStore
 from tests.apptest import fresh_app
 from tests.conftest import REPO
 from tests.pdf import write_pdf
+from ui import jobs, resources
 
 SKY = (REPO / "samples/kb/sky_uk.txt").read_text()
 
@@ -35,14 +41,22 @@ def table_with(app: AppTest, column: str):
     return next(d.value for d in app.dataframe if column in d.value.columns)
 
 
+def ingest(app: AppTest) -> AppTest:
+    """Click Ingest: the run starts a background job and shows its bar; wait for the job, then rerun the page
+    (in a browser the polling fragment does that rerun)."""
+    app.button(key="kb.ingest").click().run()
+    assert not app.exception
+    assert jobs.registry().get(app.session_state["kb.job"]).done.wait(120), "the ingest job did not finish"
+    return app.run()
+
+
 def test_uploading_a_good_and_a_corrupt_file_reports_each_outcome(app, tmp_path):
     open_kb(app)
     app.checkbox(key="kb.sample").uncheck()
     good = write_pdf(tmp_path / "lighthouse.pdf", ["The Quesnard lighthouse light is seen from 23 nautical miles."])
     app.file_uploader(key="kb.files").set_value([("lighthouse.pdf", good.read_bytes(), "application/pdf"),
                                                  ("../../broken.pdf", b"%PDF-1.4 truncated", "application/pdf")])
-    app.button(key="kb.ingest").click().run()
-    assert not app.exception
+    ingest(app)
     assert "2 files: 1 added, 0 unchanged, 1 failed" in texts(app.error)
     outcomes = table_with(app, "reason")
     assert list(outcomes["file"]) == ["upload/lighthouse.pdf", "upload/broken.pdf"]  # the path was stripped
@@ -79,8 +93,7 @@ def test_a_per_config_collection_sits_beside_the_default_one(app, sample_data):
     app.selectbox(key="kb.strategy").select("markdown").run()
     assert "sample__all-minilm-l6-v2-int8__markdown-600-80" in texts(app.caption)
     app.file_uploader(key="kb.files").set_value([("sky.txt", SKY.encode(), "text/plain")])
-    app.button(key="kb.ingest").click().run()
-    assert not app.exception
+    ingest(app)
     assert "1 added" in texts(app.success)
     table = app.dataframe[0].value
     assert list(table["name"]) == ["sample", "sample__all-minilm-l6-v2-int8__markdown-600-80"]
@@ -104,3 +117,59 @@ def test_chunk_browser_searches_shows_neighbours_and_deletes_a_document(app, sam
     assert not app.exception
     assert "Deleted kb/sky_uk.txt from 'sample'" in texts(app.success)
     assert app.dataframe[0].value["documents"][0] == 4
+
+
+@pytest.fixture
+def paused_ingest(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Ingest that stops after its first progress report (sets `reported`) until the test sets `release`."""
+    reported, release, real = threading.Event(), threading.Event(), ingestor.ingest_configured
+
+    def paused(settings, store, embedder, files, collection, progress=None):
+        def report(snapshot):
+            progress(snapshot)
+            reported.set()
+            assert release.wait(60)
+        return real(settings, store, embedder, files, collection, report)
+
+    monkeypatch.setattr(ingestor, "ingest_configured", paused)
+    return reported, release
+
+
+def test_ingest_progress_survives_reruns_and_a_second_ingest_is_refused(app, sample_data, paused_ingest):
+    reported, release = paused_ingest
+    open_kb(app)
+    app.checkbox(key="kb.sample").check()
+    app.file_uploader(key="kb.files").set_value([("sky.txt", SKY.encode(), "text/plain")])
+    app.button(key="kb.ingest").click().run()
+    job = jobs.registry().get(app.session_state["kb.job"])
+    assert reported.wait(60)
+    app.text_input(key="kb.browse_query").input("Astra 2A").run()  # another widget: a full rerun
+    assert not app.exception and job.running
+    [bar] = app.get("progress")
+    assert bar.proto.text == "0/6 files · 0 chunks added · upload/sky.txt"  # the upload and the five sample files
+    assert "Ingest into 'sample'" in texts(app.caption) and "in the background" in texts(app.caption)
+    assert "1 of " in texts(app.caption)  # the chunk browser still answers meanwhile
+
+    app.button(key="kb.ingest").click().run()
+    assert "Ingest into 'sample' is already running" in texts(app.warning)
+    assert app.session_state["kb.job"] == job.id
+
+    release.set()
+    assert job.done.wait(120)
+    app.run()
+    assert not app.get("progress")
+    assert "6 files: 1 added, 5 unchanged, 0 failed" in texts(app.success)
+    assert list(table_with(app, "reason")["status"]) == ["added"] + ["unchanged"] * 5
+
+
+def test_an_error_inside_the_ingest_job_is_a_message_not_a_traceback(app, sample_data):
+    open_kb(app)
+    VectorStore(resources.vector_store().client, EmbedderInfo("another-embedder", 8)).ensure_collection("other")
+    app.checkbox(key="kb.sample").uncheck()
+    app.text_input(key="kb.collection").input("other")
+    app.file_uploader(key="kb.files").set_value([("sky.txt", SKY.encode(), "text/plain")])
+    ingest(app)
+    [error] = app.error
+    assert error.value.startswith("Ingest into 'other' stopped: collection 'other' was built with embedder "
+                                  "another-embedder (8 dims)")
+    assert not app.exception

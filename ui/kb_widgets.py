@@ -16,6 +16,7 @@ from ingest.loaders import load_documents
 from ingest.store import StoredChunk
 from ingest.uploads import staged_uploads
 from settings import Settings
+from ui.jobs import Job
 
 PREVIEW_CHARS = 6000
 
@@ -81,10 +82,15 @@ def show_preview(doc, spec: ChunkSpec, counter: TokenCounter | None) -> None:
     st.code(marked_text(doc.text, chunks), language=None, wrap_lines=True, height=300)
 
 
-def progress_callback(bar):
-    def update(p: IngestProgress) -> None:
-        bar.progress(p.files_done / max(p.files_total, 1), text=p.describe())
-    return update
+def ingest_progress(job: Job) -> None:
+    """The bar of a running ingest job: files done of all, chunks added, ETA, the file being read."""
+    snapshot: IngestProgress | None = job.progress
+    if snapshot is None:
+        st.progress(0.0, text=f"{job.label}: starting…")
+        return
+    st.progress(snapshot.files_done / max(snapshot.files_total, 1), text=snapshot.describe())
+    st.caption(f"{job.label} · {job.elapsed} so far. You can use the rest of the "
+               "page meanwhile: the ingest goes on in the background and its outcome shows here.")
 
 
 def _plain(text: str) -> str:

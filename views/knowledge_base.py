@@ -1,4 +1,7 @@
-"""Knowledge base: upload or pick documents, preview chunking, ingest with progress, browse and delete."""
+"""Knowledge base: upload or pick documents, preview chunking, ingest with progress, browse and delete.
+
+The ingest runs as a background job (ui/jobs.py): its bar survives reruns, and the rest of the page stays usable.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from pydantic import ValidationError
 
 from ingest.chunking import STRATEGIES, spec_of
 from ingest.collections import collection_name
-from ingest.ingestor import delete_document, ingest_configured, sources_for
+from ingest.ingestor import IngestReport, delete_document, ingest_configured, sources_for
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
 from ingest.uploads import staged_uploads
-from ui import kb_widgets, resources
-from ui.widgets import guarded, store_or_stop
+from ui import jobs, kb_widgets, resources
+from ui.widgets import KNOWN_ERRORS, guarded, store_or_stop
 
 
 def _globs(text: str) -> list[str]:
@@ -88,15 +91,30 @@ if st.button("Ingest", type="primary", key="kb.ingest"):
         st.warning("Choose files to upload, a folder, or tick the sample box.")
         st.stop()
     embedder = guarded(resources.embedder)
-    bar = st.progress(0.0, text="Starting…")
-    with staged_uploads([(f.name, f.getvalue()) for f in uploads], base.data_dir) as staged:
-        report = guarded(lambda: ingest_configured(config, store, embedder, staged + folder_files + sample_files,
-                                                   collection or base.collection, kb_widgets.progress_callback(bar)))
-    st.session_state["kb.report"] = report
-    st.rerun()  # refresh the collections table; the report is shown from session state
+    target = collection or base.collection
+    payload = [(f.name, f.getvalue()) for f in uploads]  # the bytes, not the widget: the job outlives this run
+    files = folder_files + sample_files
 
-if report := st.session_state.get("kb.report"):
-    kb_widgets.show_report(report)
+    def ingest(job: jobs.Job) -> IngestReport:
+        with staged_uploads(payload, base.data_dir) as staged:
+            return ingest_configured(config, store, embedder, staged + files, target, job.report)
+
+    try:
+        started = jobs.registry().start(f"ingest:{target}", f"Ingest into {target!r}", ingest, KNOWN_ERRORS)
+    except jobs.JobBusyError as exc:
+        st.warning(f"{exc.job.label} is already running ({exc.job.elapsed} so far): one ingest into a collection "
+                   "at a time. Wait for it to finish, then ingest again (unchanged files are skipped).",
+                   icon=":material/hourglass_top:")
+    else:
+        st.session_state["kb.job"] = started.id
+
+if job := jobs.current("kb.job"):
+    if job.running:
+        jobs.follow(job, kb_widgets.ingest_progress)
+    elif job.error:
+        st.error(f"{job.label} stopped: {job.error}", icon=":material/error:")
+    else:
+        kb_widgets.show_report(job.result)
 if notice := st.session_state.pop("kb.notice", None):
     st.success(notice, icon=":material/delete:")
 
