@@ -2,8 +2,10 @@
 
 Each chunk configuration is ingested once into a collection of its own (reused when it already holds
 chunks); every top-k of that chunk configuration searches the same collection. Progress reports an ETA
-from the questions done so far; `should_continue` returning False stops between questions, and the runs
-already made stay in the run store, tagged with the sweep or ladder id.
+from the questions done so far. Cancelling is `should_continue` returning False (a callable, so a page's
+threading.Event or a CLI's budget both fit): it is asked before each config, after each ingest and before each
+question. Finished runs stay in the run store, tagged with the sweep or ladder id; the run in flight is marked
+"cancelled" with the rows it completed, and `python -m evaluation resume RUN_ID` finishes it.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ def run_configs(settings: Settings, configs: list[NamedConfig], items: list[Eval
         if kind == "sweep" or any(getattr(step_settings, f) != getattr(settings, f) for f in CHUNK_FIELDS):
             step_settings = step_settings.with_overrides(collection=chunk_collection_name(settings.collection, step_settings))
             _ensure_ingested(step_settings, parts, kb_root)
+            if should_continue is not None and not should_continue():
+                break  # cancelled while ingesting (which can take minutes): no empty run is stored for this step
         tell(0, len(items), "")
         run_ids.append(run_evaluation(
             step_settings, items, eval_set, parts, metrics=metrics, repeats=repeats, eval_set_path=eval_set_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from evaluation.evalset import load_eval_set
 from evaluation.runstore import RunStore
 from evaluation.sweep import NamedConfig, SweepError, chunk_collection_name, grid, run_configs
 from settings import Settings
-from tests.test_eval_runner import eval_set, eval_settings, fake_llm  # noqa: F401 - shared fixtures
+from tests import test_eval_runner
 
 KB = Settings().sample_kb
+# the runner tests' fixtures (a fake OpenAI server, settings pointing at it, a three-question set)
+eval_set, eval_settings, fake_llm = test_eval_runner.eval_set, test_eval_runner.eval_settings, test_eval_runner.fake_llm
 
 
 @pytest.fixture
@@ -78,6 +81,44 @@ def test_cancel_stops_between_questions_and_keeps_what_ran(eval_settings, eval_s
     assert ingest_calls == []  # a ladder step that keeps the chunking uses the base collection
     [run] = [runs.run(r) for r in run_ids]
     assert run.status == "cancelled" and run.n_done == 2 and "cancelled after 2 of 3" in run.error
+
+
+def test_a_cancelled_sweep_keeps_finished_runs_and_the_interrupted_one_resumes(eval_settings, eval_set, ingest_calls,
+                                                                               capsys):
+    """The Tune page's Cancel button sets a threading.Event; the sweep stops between questions."""
+    items = load_eval_set(eval_set)
+    runs = RunStore(eval_settings.runs_db)
+    cancel = threading.Event()
+
+    def progress(p: sweep.SweepProgress) -> None:
+        if p.step == 2 and p.questions_done == 4:  # step 2's second question is about to start
+            cancel.set()
+
+    with cli.components(eval_settings, runs) as parts:
+        sweep_id, run_ids = run_configs(eval_settings, grid([300], [60], [2, 3, 4]), items, eval_set.name, parts,
+                                        kind="sweep", kb_root=KB, eval_set_path=eval_set, progress=progress,
+                                        should_continue=lambda: not cancel.is_set())
+    assert len(ingest_calls) == 1
+    stored = runs.runs_of("sweep_id", sweep_id)
+    assert [r.id for r in stored] == run_ids  # no run for the third config
+    assert [(r.config["top_k"], r.status, r.n_done) for r in stored] == [(2, "completed", 3), (3, "cancelled", 2)]
+    assert "cancelled after 2 of 3 questions" in stored[1].error
+
+    assert cli.main(["resume", run_ids[1]]) == 0
+    assert f"run {run_ids[1]} (completed)" in capsys.readouterr().out
+    resumed = runs.run(run_ids[1])
+    assert resumed.status == "completed" and resumed.n_done == 3 and resumed.config["collection"] == ingest_calls[0]
+    assert [s.outcome for s in runs.samples(run_ids[1])] == ["correct_answer", "wrong_answer", "correct_abstention"]
+
+
+def test_a_cancel_during_ingest_stores_no_empty_run(eval_settings, eval_set, ingest_calls):
+    runs = RunStore(eval_settings.runs_db)
+    budget = iter([True])  # go on into step 1, then cancelled while its chunk configuration was ingested
+    with cli.components(eval_settings, runs) as parts:
+        _, run_ids = run_configs(eval_settings, grid([300], [60], [2]), load_eval_set(eval_set), "three", parts,
+                                 kind="sweep", kb_root=KB, should_continue=lambda: next(budget, False))
+        assert parts.store.count(ingest_calls[0]) > 0  # the ingest is kept for the next sweep
+    assert run_ids == [] and runs.runs() == []
 
 
 def test_ladder_cli_runs_steps_in_order(eval_settings, eval_set, tmp_path, capsys):
