@@ -1,4 +1,4 @@
-"""CLI: python -m evaluation run | resume | sweep | ladder | export | list | show  (see --help of each)."""
+"""CLI: python -m evaluation run | resume | sweep | ladder | generate | export | list | show  (see --help of each)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from tqdm import tqdm
 
 from evaluation.aggregate import abstention_report, aggregate, outcome_counts
 from evaluation.cache import default_cache
-from evaluation.evalset import EvalItem, EvalSetError, load_eval_set
+from evaluation.evalset import EvalItem, EvalSetError, EvalSetExistsError, load_eval_set, save_eval_set, saved_set_path
 from evaluation.export import finetune_jsonl, run_json, sample_table
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
 from evaluation.sweep import NamedConfig, SweepError, SweepProgress, grid, load_ladder, run_configs
+from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError, generate_eval_set, passages_from_folder
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
+from ingest.loaders import LoadError
 from ingest.store import StoreError, VectorStore, open_client
 from pipeline.llm import LLMError, make_chat_model
 from settings import Settings
@@ -181,6 +183,34 @@ def cmd_ladder(args: argparse.Namespace, settings: Settings, runs: RunStore) -> 
     return _run_group(args, settings, runs, "ladder", configs)
 
 
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        path = args.out or saved_set_path(settings, args.name)
+        if path.suffix.lower() != ".jsonl":
+            raise EvalSetError(f"{path.name}: generated sets are written as .jsonl")
+        if path.exists() and not args.overwrite:
+            raise EvalSetExistsError(f"{path} already exists: choose another --name, or pass --overwrite")
+        passages = passages_from_folder(settings, args.kb)
+    except (EvalSetError, LoadError, EmbedderUnavailableError) as exc:
+        return _fail(str(exc))
+    try:
+        with tqdm(unit="prompt", desc="generate", file=sys.stderr) as bar:
+            def progress(done: int, total: int, doing: str) -> None:
+                bar.total, bar.n = total, done
+                bar.set_postfix_str(doing[:50])
+                bar.refresh()
+            generated = generate_eval_set(settings, passages, args.size, budget_s=args.time_budget, progress=progress)
+        save_eval_set(generated.items, path, overwrite=args.overwrite)
+    except (GenerationError, JudgeUnavailableError, EvalSetError) as exc:
+        return _fail(str(exc), 1)
+    for problem in generated.problems:
+        print(f"  skipped: {problem}", file=sys.stderr)
+    print(f"wrote {path}: {len(generated.items)} questions from {generated.passages} passages "
+          f"({generated.calls} prompts, {generated.seconds:.0f} s); edit it on the Evaluation page, then run it with "
+          f"`python -m evaluation run --set {path}`")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, runs: RunStore) -> int:
     run = runs.run(args.run_id)
     if run is None:
@@ -241,6 +271,15 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--collection", help="base collection (sweep collections are named after it)")
         p.add_argument("--kb", type=Path, default=None, help="documents to ingest per chunk config (default: the sample KB)")
         _common_run_args(p)
+    gen = sub.add_parser("generate", help="write a synthetic eval set from documents with Ragas' testset generator")
+    gen.add_argument("--kb", type=Path, default=None, help="documents to write questions from (default: the sample KB)")
+    gen.add_argument("--size", type=int, default=5, choices=range(1, MAX_QUESTIONS + 1), metavar=f"1..{MAX_QUESTIONS}",
+                     help="questions to write, one per passage (default 5)")
+    gen.add_argument("--name", default="generated", help="saved as <data dir>/evalsets/NAME.jsonl (default: generated)")
+    gen.add_argument("--out", type=Path, help="write to this .jsonl instead")
+    gen.add_argument("--overwrite", action="store_true", help="replace an existing set of that name")
+    gen.add_argument("--time-budget", type=float, default=DEFAULT_BUDGET_S,
+                     help=f"seconds for the whole generation (default {DEFAULT_BUDGET_S:.0f})")
     export = sub.add_parser("export", help="a run as CSV or JSON, or faithful answers as fine-tuning JSONL")
     export.add_argument("run_id")
     export.add_argument("--format", choices=["csv", "json", "finetune"], default="json")
@@ -269,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args, settings, runs)
     if args.command == "export":
         return cmd_export(args, runs)
+    if args.command == "generate":
+        return cmd_generate(args, settings)
     if args.command == "list":
         for r in runs.runs():
             group = r.config.get("sweep_id") or r.config.get("ladder_id") or ""

@@ -1,16 +1,33 @@
-"""Eval sets: JSONL or CSV rows of question, optional reference, optional answerable flag."""
+"""Eval sets: JSONL or CSV rows of question, optional reference, optional answerable flag.
+
+Sets live in three places: the bundled sample, the SQuAD 2.0 sample next to the repo (if present) and the
+person's own sets under `<data_dir>/evalsets/` (saved from the editor or generated from a knowledge base).
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from settings import Settings
+
+EVALSETS = "evalsets"  # folder under the data dir
+SQUAD_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2" / "qa.jsonl"
+FIELDS = ("id", "question", "reference", "answerable", "kind", "source")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
 
 class EvalSetError(ValueError):
     """An eval set that cannot be used; the message lists each bad row."""
+
+
+class EvalSetExistsError(EvalSetError):
+    """Saving would replace an existing set, and replacing was not asked for."""
 
 
 class EvalItem(BaseModel):
@@ -19,6 +36,7 @@ class EvalItem(BaseModel):
     reference: str | None = None
     answerable: bool | None = None
     kind: str | None = None
+    source: str | None = None  # the document a generated question was written from
 
     @field_validator("question")
     @classmethod
@@ -27,13 +45,21 @@ class EvalItem(BaseModel):
             raise ValueError("question is empty")
         return value.strip()
 
-    @field_validator("reference", "kind", mode="before")
+    @field_validator("reference", "kind", "source", "answerable", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
+        # a blank CSV cell, or an empty cell of the editor (NaN), means "not given"
+        if value is None or (isinstance(value, float) and value != value):
+            return None
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def _rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
+    """The raw rows of a .jsonl or .csv file, before validation (the editor shows invalid rows too)."""
+    if not path.exists():
+        raise EvalSetError(f"{path}: no such file")
+    if path.suffix.lower() not in (".jsonl", ".csv"):
+        raise EvalSetError(f"{path.name}: use a .jsonl or .csv file with a 'question' column")
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as fh:
             return list(csv.DictReader(fh))
@@ -41,27 +67,71 @@ def _rows(path: Path) -> list[dict]:
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise EvalSetError(f"{path.name} line {lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise EvalSetError(f"{path.name} line {lineno}: expected an object with a 'question' field")
+            rows.append(row)
     return rows
 
 
-def load_eval_set(path: Path) -> list[EvalItem]:
-    if not path.exists():
-        raise EvalSetError(f"{path}: no such file")
-    if path.suffix.lower() not in (".jsonl", ".csv"):
-        raise EvalSetError(f"{path.name}: use a .jsonl or .csv file with a 'question' column")
-    items, problems = [], []
-    for n, row in enumerate(_rows(path), start=1):
-        row = {"id": str(row.get("id") or n), **{k: v for k, v in row.items() if k != "id"}}
+def validate_rows(rows: list[dict]) -> tuple[list[EvalItem], dict[int, str]]:
+    """Items of the valid rows, and for each invalid row (numbered from 1) why it is invalid."""
+    items, problems = [], {}
+    for n, row in enumerate(rows, start=1):
+        row = {k: v for k, v in row.items() if isinstance(k, str)}
+        if not row.get("reference") and isinstance(row.get("answers"), list) and row["answers"]:
+            row["reference"] = row["answers"][0]  # SQuAD rows: the first gold answer is the reference
+        ident = row.get("id")
+        row["id"] = str(n) if ident is None or (isinstance(ident, float) and ident != ident) or not str(ident).strip() \
+            else str(ident)
         try:
             items.append(EvalItem.model_validate(row))
         except ValidationError as exc:
-            reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors())
-            problems.append(f"row {n}: {reasons}")
+            problems[n] = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors())
+    return items, problems
+
+
+def load_eval_set(path: Path) -> list[EvalItem]:
+    items, problems = validate_rows(read_rows(path))
     if problems:
-        raise EvalSetError(f"{path.name} has {len(problems)} invalid rows:\n" + "\n".join(problems[:20]))
+        raise EvalSetError(f"{path.name} has {len(problems)} invalid rows:\n"
+                           + "\n".join(f"row {n}: {why}" for n, why in list(problems.items())[:20]))
     if not items:
         raise EvalSetError(f"{path.name} has no rows")
     return items
+
+
+def saved_set_path(settings: Settings, name: str) -> Path:
+    """Where a set of this name is saved; the name becomes a file name, so it is checked."""
+    stem = name.strip().removesuffix(".jsonl")
+    if not _NAME.match(stem):
+        raise EvalSetError(f"{name!r} is not a usable name: use letters, digits, '-', '_' or '.', at most 64 "
+                           "characters, starting with a letter or digit")
+    return settings.data_dir / EVALSETS / f"{stem}.jsonl"
+
+
+def save_eval_set(items: list[EvalItem], path: Path, *, overwrite: bool = False) -> Path:
+    """Write a set as JSONL (written to a temporary file first, so a crash never leaves half a set)."""
+    if not items:
+        raise EvalSetError("the set has no questions: add at least one row before saving")
+    if path.exists() and not overwrite:
+        raise EvalSetExistsError(f"{path} already exists: choose another name, or allow overwriting it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(item.model_dump_json(exclude_none=True) + "\n" for item in items), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def available_sets(settings: Settings, squad: Path = SQUAD_SAMPLE) -> dict[str, Path]:
+    """Label -> path of every set a person can pick: bundled sample, SQuAD sample if present, saved sets."""
+    sets = {"Bundled sample": settings.sample_eval_set}
+    if squad.exists():
+        sets["SQuAD 2.0 sample"] = squad
+    folder = settings.data_dir / EVALSETS
+    if folder.is_dir():
+        sets.update({f"Saved: {p.name}": p for p in sorted(folder.iterdir())
+                     if p.suffix.lower() in (".jsonl", ".csv") and not p.name.startswith(".")})
+    return sets

@@ -4,12 +4,16 @@ Answers by markers found in the prompt, so every failure path runs through Ragas
 the openai client for real. GARBAGE in the user message -> non-JSON prose; NOSTATEMENTS -> an empty statement
 list; SLOW -> sleeps past the client timeout; LONG -> JSON cut off at max_tokens; otherwise valid JSON for
 whichever Ragas schema the system message names, and `answer_text` for any other prompt (the RAG answer).
+The testset generator's prompts (entities, then a question and answer) are answered from the passage in the
+prompt; `weak = True` makes every JSON-schema prompt get prose, like a judge too small for Ragas' prompts, and
+`delay_s` makes every reply that late, like a busy server.
 Every chat request is recorded, so tests can count LLM calls per model.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +33,8 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.chat_requests: list[dict] = []
         self.lock = threading.Lock()
         self.fail_after: int | None = None  # answer HTTP 500 once this many chat requests were served
+        self.weak = False  # prose instead of JSON for every schema prompt (a judge too small for Ragas)
+        self.delay_s = 0.0  # seconds before every chat reply
 
     @property
     def base_url(self) -> str:
@@ -72,7 +78,11 @@ class _Handler(BaseHTTPRequestHandler):
         messages = request.get("messages", [])
         prompt = "\n".join(str(m.get("content")) for m in messages)
         user = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
-        content, finish_reason = _reply(prompt, user, self.server.answer_text)
+        time.sleep(self.server.delay_s)
+        if self.server.weak and "schema" in prompt.lower():
+            content, finish_reason = GARBAGE, "stop"
+        else:
+            content, finish_reason = _reply(prompt, user, self.server.answer_text)
         self._send({
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": request.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
@@ -99,11 +109,27 @@ def _reply(prompt: str, user: str, answer_text: str) -> tuple[str, str]:
         return json.dumps({"reason": "the context states it", "verdict": 1}), "stop"
     if "ContextRecallOutput" in prompt:
         return json.dumps({"classifications": [{"statement": "s", "reason": "in the context", "attributed": 1}]}), "stop"
+    if "NEROutput" in prompt:  # testset generation: the named entities of the passage
+        words = re.findall(r"\b[A-Z][a-z]{3,}\b", _prompt_input(user).get("text", ""))
+        return json.dumps({"entities": list(dict.fromkeys(words))[:3]}), "stop"
+    if "GeneratedQueryAnswer" in prompt:  # testset generation: a question about the term, answered by the passage
+        data = _prompt_input(user)
+        first_sentence = re.split(r"(?<=\.)\s", data.get("context", "").strip())[0]
+        return json.dumps({"query": f"What do the documents say about {data.get('term')}?", "answer": first_sentence}), "stop"
     if "not_supported" in prompt:  # the pipeline's per-claim grounding judge
         return json.dumps({"verdict": "supported"}), "stop"
     if "json" in prompt.lower() and "schema" in prompt.lower():
         return GARBAGE, "stop"  # a Ragas schema this fake does not know
     return answer_text, "stop"
+
+
+def _prompt_input(user: str) -> dict:
+    """The input object a Ragas PydanticPrompt appends after its examples: `input: {...}\nOutput: `."""
+    text = user.rsplit("input: ", 1)[-1].rsplit("Output:", 1)[0]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return {}
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Evaluation: run the four Ragas metrics over an eval set; inspect, drill into, compare and trend stored runs.
+"""Evaluation: run the four Ragas metrics over an eval set; edit, save or generate eval sets; inspect, drill into,
+compare and trend stored runs.
 
 Every view is in the URL (run, compare, outcome/label filters, the question drilled into), so it can be shared.
 """
@@ -13,12 +14,13 @@ import streamlit as st
 
 from evaluation.aggregate import abstention_report, aggregate, failure_label, metric_status, outcome_counts
 from evaluation.cache import default_cache
-from evaluation.evalset import EvalSetError, load_eval_set
+from evaluation.evalset import EvalSetError, available_sets, load_eval_set
 from evaluation.export import finetune_jsonl, flipped, run_json, run_means, sample_table
 from evaluation.metrics import NEEDS_REFERENCE, Judge, JudgeUnavailableError
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
 from ui import charts, resources
+from ui.evalset_editor import eval_sets_section
 from ui.widgets import collection_picker, empty_knowledge_base, guarded, store_or_stop
 
 st.title("Evaluation")
@@ -41,7 +43,10 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
         st.caption(f"Answers: `{base.llm_model}` · judge: `{base.judge_model}` at `{judge_url}` · "
                    f"collection `{collection}`. On two CPU cores the local judge needs about 20–60 s per question "
                    "and metric; unchanged answers and scores come from the cache at no cost.")
-        upload = st.file_uploader("Eval set (.jsonl or .csv with a 'question' column, optional 'reference' and "
+        sets = available_sets(base)
+        chosen_set = st.selectbox("Eval set", list(sets), key="eval.set", help="Edit sets, or generate one, under "
+                                  "**Eval sets** below")
+        upload = st.file_uploader("…or upload one (.jsonl or .csv with a 'question' column, optional 'reference' and "
                                   "'answerable')", type=["jsonl", "csv"], key="eval.upload")
         cols = st.columns(3)
         top_k = cols[0].slider("top-k", 1, 10, base.top_k, key="eval.top_k")
@@ -54,7 +59,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(upload.getvalue())
             else:
-                path = base.sample_eval_set
+                path = sets[chosen_set]
             try:
                 items = load_eval_set(path)[: int(limit) or None]
             except EvalSetError as exc:
@@ -80,6 +85,9 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
                 st.stop()
             st.query_params["run"] = run_id
             st.rerun()
+
+with st.expander("Eval sets: choose, edit, save, generate", icon=":material/list_alt:"):
+    eval_sets_section(base, store, collection)
 
 all_runs = runs.runs()
 if not all_runs:
