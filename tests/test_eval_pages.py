@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from evaluation import sweep
 from evaluation.runstore import RunStore, SampleRow
+from evaluation.export import group_table
 from settings import Settings
+from tests import test_eval_runner
 from tests.apptest import fresh_app
+from ui import charts, jobs
 
+# a fake OpenAI server as answering model and judge, and settings pointing at it (from the runner tests)
+eval_settings, fake_llm = test_eval_runner.eval_settings, test_eval_runner.fake_llm
 METRICS = ["faithfulness", "answer_relevancy", "context_precision", "context_recall"]
 HUGUENOT_CONTEXT = {"id": "c1", "source": "kb/huguenots.md", "score": 0.71,
                     "text": "Jean Ribault founded the colony of Fort Caroline in Florida in 1564."}
@@ -162,3 +169,68 @@ def test_tune_page_refuses_an_empty_grid(app, sample_data):
     app.button[0].click().run()
     assert not app.exception
     assert "at least one chunk size, one overlap and one top-k" in texts(app.error)
+
+
+def test_heatmap_cells_carry_their_run_for_a_click(sample_data):
+    ids = store_runs(sample_data)
+    table = group_table(RunStore(sample_data.runs_db), "sweep", "sweep-test")
+    heat, cells = charts.sweep_heatmap(table, "faithfulness").data
+    assert heat.type == "heatmap" and heat.hoverinfo == "skip"  # the heatmap paints, the markers take clicks
+    assert cells.type == "scatter" and cells.marker.symbol == "square"
+    by_cell = dict(zip(zip(cells.y, cells.x, strict=True), cells.customdata, strict=True))
+    assert by_cell == {("300", "2"): ids["sweep1"], ("300", "4"): ids["sweep2"], ("600", "2"): ids["sweep3"],
+                       ("600", "4"): ids["sweep4"]}
+    # st.plotly_chart's selection event after a click on the (600, 2) cell
+    event = {"selection": {"points": [{"curve_number": 1, "x": "2", "y": "600", "customdata": ids["sweep3"]}],
+                           "point_indices": [2], "box": [], "lasso": []}}
+    assert charts.clicked_run(event) == ids["sweep3"]
+    assert charts.clicked_run({"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}) is None
+
+
+@pytest.fixture
+def paused_sweep(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """A sweep that pauses as its second question starts (sets `reached`) until the test sets `release`."""
+    reached, release, real = threading.Event(), threading.Event(), sweep.run_configs
+
+    def paused(*args, progress, **kwargs):
+        def report(snapshot: sweep.SweepProgress) -> None:
+            progress(snapshot)
+            if snapshot.questions_done == 1:
+                reached.set()
+                assert release.wait(60)
+        return real(*args, progress=report, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_configs", paused)
+    return reached, release
+
+
+def test_a_sweep_runs_in_the_background_with_progress_and_can_be_cancelled(app, eval_settings, paused_sweep):
+    reached, release = paused_sweep
+    app.run()
+    app.switch_page("views/tune.py").run()
+    app.multiselect(key="tune.sizes").set_value([300])
+    app.number_input(key="tune.limit").set_value(3)
+    app.button[0].click().run()  # Run sweep: 1 chunk configuration × top-k 2 and 4
+    assert not app.exception
+    assert reached.wait(120), "the sweep did not reach its second question"
+    app.selectbox(key="tune.collection").select("sample").run()  # any click elsewhere: a full rerun
+    [bar] = app.get("progress")
+    assert bar.proto.text.startswith("step 1/2 (size 300 · overlap 80 · top-k 2) · 1/6 questions")
+    assert "Sweep of 2 runs × 3 questions on 'sample'" in texts(app.caption)
+
+    app.button[0].click().run()  # a second sweep while this one runs
+    assert "is already running" in texts(app.warning) and "one sweep at a time" in texts(app.warning)
+
+    app.button(key="tune.cancel").click().run()
+    assert "Cancelling" in texts(app.caption)
+    release.set()
+    job = jobs.registry().get(app.session_state["tune.job"])
+    assert job.done.wait(120)
+    app.run()
+    assert not app.exception and not app.get("progress")
+    [run] = RunStore(eval_settings.runs_db).runs()
+    assert (run.status, run.n_done, run.config["top_k"]) == ("cancelled", 2, 2)  # question 2 was in flight
+    warning = texts(app.warning)
+    assert "cancelled. 0 completed runs are stored" in warning
+    assert f"run {run.id} (cancelled, 2 of 3 questions): `python -m evaluation resume {run.id}`" in warning
+    assert app.selectbox(key="tune.sweep").value == run.config["sweep_id"]  # the new sweep is shown

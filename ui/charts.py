@@ -86,19 +86,37 @@ def trend(points: pd.DataFrame, metrics: list[str]) -> go.Figure:
 
 
 def sweep_heatmap(table: pd.DataFrame, metric: str) -> go.Figure:
-    """Metric mean over chunk size (rows) × top-k (columns); several overlaps are averaged into one cell."""
+    """Metric mean over chunk size (rows) × top-k (columns); several overlaps are averaged into one cell.
+
+    Plotly heatmap cells cannot be selected (streamlit#8760), so a transparent square marker sits on each cell
+    and carries the click: it holds the cell's run id (see `clicked_run`). The heatmap below it only paints.
+    """
     pivot = table.pivot_table(index="chunk_size", columns="top_k", values=metric, aggfunc="mean")
-    runs = table.pivot_table(index="chunk_size", columns="top_k", values="run_id", aggfunc="first")
+    runs = table.pivot_table(index="chunk_size", columns="top_k", values="run_id", aggfunc="first").reindex_like(pivot)
     scale = "Greys" if metric == "seconds" else "Viridis"
+    x, y = [str(c) for c in pivot.columns], [str(i) for i in pivot.index]
     fig = go.Figure(go.Heatmap(
-        z=pivot.values, x=[str(c) for c in pivot.columns], y=[str(i) for i in pivot.index], colorscale=scale,
-        text=pivot.round(2).values, texttemplate="%{text}", customdata=runs.reindex_like(pivot).values,
-        hovertemplate="chunk size %{y} · top-k %{x}<br>%{z:.2f}<br>run %{customdata}<extra></extra>",
-        zmin=None if metric == "seconds" else 0, zmax=None if metric == "seconds" else 1,
+        z=pivot.values, x=x, y=y, colorscale=scale, text=pivot.round(2).values, texttemplate="%{text}",
+        hoverinfo="skip", zmin=None if metric == "seconds" else 0, zmax=None if metric == "seconds" else 1,
     ))
+    cells = [(col, row, pivot.iat[i, j], runs.iat[i, j]) for i, row in enumerate(y) for j, col in enumerate(x)
+             if pd.notna(runs.iat[i, j])]
+    fig.add_scatter(
+        x=[c[0] for c in cells], y=[c[1] for c in cells], customdata=[c[3] for c in cells], mode="markers",
+        marker={"symbol": "square", "size": 40, "opacity": 0}, showlegend=False, name="",
+        text=[f"{c[2]:.2f}" for c in cells], selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+        hovertemplate="chunk size %{y} · top-k %{x}<br>%{text}<br>run %{customdata}<br>click to open<extra></extra>",
+    )
+    # no hover cut-off: a click anywhere in a cell picks its (nearest) marker
     fig.update_layout(title=label(metric), xaxis_title="top-k", yaxis_title="chunk size", height=300,
-                      margin={"t": 40, "b": 40})
+                      margin={"t": 40, "b": 40}, hovermode="closest", hoverdistance=-1, clickmode="event+select")
     return fig
+
+
+def clicked_run(event) -> str | None:
+    """The run id of the heatmap cell a user clicked (st.plotly_chart's selection event), if any."""
+    points = (event or {}).get("selection", {}).get("points", [])
+    return next((p["customdata"] for p in points if isinstance(p.get("customdata"), str)), None)
 
 
 def ladder(table: pd.DataFrame, metrics: list[str]) -> go.Figure:

@@ -11,12 +11,48 @@ from evaluation.evalset import EvalSetError, load_eval_set
 from evaluation.export import group_table, groups
 from evaluation.metrics import Judge, JudgeUnavailableError
 from evaluation.runner import Components
+from evaluation.runstore import RunStore
 from evaluation.sweep import SweepError, SweepProgress, grid, run_configs
 from pipeline.llm import LLMError
-from ui import charts, resources
-from ui.widgets import collection_picker, empty_knowledge_base, guarded, store_or_stop
+from ui import charts, jobs, resources
+from ui.widgets import KNOWN_ERRORS, collection_picker, empty_knowledge_base, guarded, store_or_stop
 
 HEATMAP_METRICS = ["faithfulness", "answer_relevancy", "context_recall", "seconds"]
+SWEEP_ERRORS = (SweepError, JudgeUnavailableError, LLMError, *KNOWN_ERRORS)
+
+
+def sweep_progress(job: jobs.Job) -> None:
+    """The live bar of a running sweep, with its Cancel button (a click reruns only this fragment)."""
+    snapshot: SweepProgress | None = job.progress
+    if snapshot is None:
+        st.progress(0.0, text=f"{job.label}: starting (a new chunk configuration is ingested first)…")
+    else:
+        st.progress(min(1.0, snapshot.questions_done / snapshot.questions_total), text=snapshot.describe())
+    if job.cancel.is_set() or st.button("Cancel sweep", icon=":material/stop_circle:", key="tune.cancel"):
+        job.cancel.set()
+        st.caption(f"Cancelling · {job.elapsed} so far: the question in flight is finished and stored first.")
+    else:
+        st.caption(f"{job.label} · {job.elapsed} so far.")
+
+
+def sweep_outcome(job: jobs.Job, runs: RunStore) -> None:
+    """What a finished sweep left: all runs done, or which were kept and which to resume."""
+    sweep_id, run_ids = job.result
+    made = [r for r in map(runs.run, run_ids) if r is not None]
+    unfinished = [r for r in made if r.status != "completed"]
+    if st.session_state.get("tune.shown_job") != job.id:  # show the new sweep once, then the user's choice
+        st.session_state["tune.shown_job"] = job.id
+        st.session_state.pop("tune.sweep", None)
+        st.query_params["sweep"] = sweep_id
+    if not unfinished and not job.cancel.is_set():
+        st.success(f"{job.label}: done, {len(made)} runs stored.", icon=":material/check_circle:")
+        return
+    how = "cancelled" if job.cancel.is_set() else "finished with runs left unfinished"
+    resume = "".join(f"\n- run {r.id} ({r.status}, {r.n_done} of {r.n_items} questions): "
+                     f"`python -m evaluation resume {r.id}`" for r in unfinished)
+    st.warning(f"{job.label}: {how}. {len(made) - len(unfinished)} completed runs are stored."
+               + (f" To finish the rest:{resume}" if resume else ""), icon=":material/stop_circle:")
+
 
 st.title("Tune")
 st.caption("Measure a baseline, change one thing, measure again, keep what helps. A sweep runs the eval set once per "
@@ -28,15 +64,17 @@ base = resources.settings()
 collection = collection_picker(store, key="tune.collection")
 params = st.query_params
 
-with st.expander("Run a sweep", expanded=not groups(runs, "sweep"), icon=":material/grid_on:"):
+job = jobs.current("tune.job")
+with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is None, icon=":material/grid_on:"):
     if collection is None:
         empty_knowledge_base()
     else:
         st.caption(f"Documents are re-chunked from `{base.sample_kb}`; collections are named "
                    f"`{collection}__<embedder>__<strategy>-<size>-<overlap>`. Each cell costs one evaluation run: keep the "
-                   "question count small on a CPU-only machine (the judge needs 20–60 s per question and metric). To cancel, "
-                   "press Stop (top right): finished runs stay stored, and the interrupted one can be resumed with "
-                   "`python -m evaluation resume RUN_ID`.")
+                   "question count small on a CPU-only machine (the judge needs 20–60 s per question and metric). The "
+                   "sweep runs in the background: use the rest of the dashboard meanwhile, and come back for its "
+                   "progress. Cancel stops it between questions: finished runs stay stored, and the interrupted one "
+                   "can be resumed with `python -m evaluation resume RUN_ID`.")
         with st.form("tune.sweep_form"):
             cols = st.columns(3)
             sizes = cols[0].multiselect("Chunk sizes", [200, 300, 400, 600, 800, 1200], default=[300, 600], key="tune.sizes")
@@ -52,23 +90,32 @@ with st.expander("Run a sweep", expanded=not groups(runs, "sweep"), icon=":mater
                 st.error(str(exc))
                 st.stop()
             embedder = guarded(resources.embedder)
-            cache = default_cache(base.data_dir)
             config = base.with_overrides(collection=collection)
-            bar = st.progress(0.0, text=f"{len(configs)} runs × {len(items)} questions…")
 
-            def progress(p: SweepProgress) -> None:
-                bar.progress(min(1.0, p.questions_done / p.questions_total), text=p.describe())
-
-            try:
+            def sweep(job: jobs.Job) -> tuple[str, list[str]]:
+                cache = default_cache(base.data_dir)
                 parts = Components(store=store, embedder=embedder, llm=resources.chat_model(config),
                                    judge=Judge(config, embedder, cache=cache), runs=runs, cache=cache)
-                sweep_id, _ = run_configs(config, configs, items, base.sample_eval_set.name, parts, kind="sweep",
-                                          kb_root=base.sample_kb, eval_set_path=base.sample_eval_set, progress=progress)
-            except (SweepError, JudgeUnavailableError, LLMError) as exc:
-                st.error(str(exc), icon=":material/error:")
-                st.stop()
-            params["sweep"] = sweep_id
-            st.rerun()
+                return run_configs(config, configs, items, base.sample_eval_set.name, parts, kind="sweep",
+                                   kb_root=base.sample_kb, eval_set_path=base.sample_eval_set, progress=job.report,
+                                   should_continue=job.should_continue)
+
+            label = f"Sweep of {len(configs)} runs × {len(items)} questions on {collection!r}"
+            try:  # one sweep at a time: they share the LLM server, and two would each run at half speed
+                job = jobs.registry().start("sweep", label, sweep, SWEEP_ERRORS)
+            except jobs.JobBusyError as exc:
+                st.warning(f"{exc.job.label} is already running ({exc.job.elapsed} so far): one sweep at a time. "
+                           "Wait for it, or cancel it where it was started.", icon=":material/hourglass_top:")
+            else:
+                st.session_state["tune.job"] = job.id
+
+if job is not None:
+    if job.running:
+        jobs.follow(job, sweep_progress)
+    elif job.error:
+        st.error(f"{job.label} stopped: {job.error}", icon=":material/error:")
+    else:
+        sweep_outcome(job, runs)
 
 tab_sweep, tab_ladder, tab_coverage = st.tabs(["Sweep heatmaps", "Optimisation ladder", "Coverage vs faithfulness"])
 
@@ -92,10 +139,14 @@ with tab_sweep:
                 "--chunk-sizes 300,600 --top-ks 2,4 --limit 5`.", icon=":material/grid_on:")
     else:
         table = group_table(runs, "sweep", sweep_id)
+        st.caption("Click a cell to open its run on the Evaluation page (or use the links in the table below).")
         cols = st.columns(2)
         for n, metric in enumerate(HEATMAP_METRICS):
             if metric in table and table[metric].notna().any():
-                cols[n % 2].plotly_chart(charts.sweep_heatmap(table, metric), key=f"tune.heat_{metric}")
+                event = cols[n % 2].plotly_chart(charts.sweep_heatmap(table, metric), key=f"tune.heat_{metric}",
+                                                 on_select="rerun", selection_mode="points")
+                if clicked := charts.clicked_run(event):
+                    st.switch_page("views/evaluation.py", query_params={"run": clicked})
             else:
                 cols[n % 2].caption(f"{charts.label(metric)}: not scored in this sweep"
                                     + (" (needs reference answers)" if metric == "context_recall" else ""))
