@@ -143,12 +143,12 @@ def generate_eval_set(settings: Settings, passages: list[Passage], size: int, *,
 
 async def _generate(settings: Settings, passages: list[Passage], size: int, budget_s: float, seed: int,
                     progress: Progress) -> GeneratedSet:
-    started = time.monotonic()
     base_url, api_key = settings.judge_endpoint
     # one transient retry (max_retries=1), and no request may outlive the budget
     client = AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=min(settings.judge_timeout_s, budget_s), max_retries=1)
     llm = llm_factory(settings.judge_model, client=client, max_tokens=JUDGE_MAX_TOKENS, max_retries=GEN_PARSE_RETRIES)
-    run = _Run(started + budget_s, progress, total=2 * len(passages), judge=settings.judge_model, base_url=base_url)
+    started = time.monotonic()  # the budget is for the judge's work (building the client imports for ~2 s once)
+    run = _Run(started, budget_s, progress, total=2 * len(passages), judge=settings.judge_model, base_url=base_url)
     try:
         graph = KnowledgeGraph(nodes=[Node(type=NodeType.CHUNK, properties={
             "page_content": p.text, "document_metadata": {"source": p.source}}) for p in passages])
@@ -165,8 +165,8 @@ async def _generate(settings: Settings, passages: list[Passage], size: int, budg
                     node.add_property("entities", entities[:MAX_ENTITIES])
                 else:
                     run.problems.append(f"{source}: the judge found nothing to ask about")
-        if not any(node.get_property("entities") for node in graph.nodes):
-            run.fail("no passage gave entities to ask about")
+        if run.out_of_time or not any(node.get_property("entities") for node in graph.nodes):
+            run.fail("no passage gave entities to ask about", size)
         random.seed(seed)  # Ragas samples (term, persona, style, length) with the global random module
         synthesizer = _PlainQuestions(llm=llm, theme_persona_matching_prompt=_ReaderThemes())
         scenarios = (await synthesizer.generate_scenarios(n=size, knowledge_graph=graph, persona_list=[READER]))[:size]
@@ -187,7 +187,7 @@ async def _generate(settings: Settings, passages: list[Passage], size: int, budg
             items.append(EvalItem(id=f"gen-{len(items) + 1}", question=question, reference=answer, answerable=True,
                                   kind="synthetic", source=source))
         if not items:
-            run.fail("no reply gave a usable question and answer")
+            run.fail("no reply gave a usable question and answer", size)
         if run.out_of_time:
             run.problems.append(f"the time budget ({budget_s:.0f} s) ran out after {len(items)} questions")
         return GeneratedSet(items=items, passages=len(passages), calls=run.calls, problems=run.problems,
@@ -214,23 +214,26 @@ def _endpoint_failure(exc: BaseException) -> bool:
 class _Run:
     """One generation's budget, progress and failure tally."""
 
-    def __init__(self, deadline: float, progress: Progress, total: int, judge: str, base_url: str) -> None:
-        self.deadline, self.progress, self.total = deadline, progress, total
+    def __init__(self, started: float, budget_s: float, progress: Progress, total: int, judge: str, base_url: str) -> None:
+        self.deadline, self.budget_s = started + budget_s, budget_s
+        self.progress, self.total = progress, total
         self.judge, self.base_url = judge, base_url
         self.done = self.calls = self.answered = 0
+        self.answered_s = 0.0
         self.problems: list[str] = []
         self.out_of_time = False
 
     async def step(self, source: str, doing: str, work: Coroutine[Any, Any, Any]) -> Any:
         """Await one LLM-backed step within the budget; a failure is recorded and gives None."""
         self.progress(self.done, self.total, f"{doing}: {source}")
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            work.close()
+        began = time.monotonic()
+        if began >= self.deadline:
+            work.close()  # never sent
             self.out_of_time = True
             return None
+        self.calls += 1
         try:
-            result = await asyncio.wait_for(work, remaining)
+            result = await asyncio.wait_for(work, self.deadline - began)
         except (TimeoutError, asyncio.TimeoutError):
             self.out_of_time = True
             return None
@@ -241,20 +244,29 @@ class _Run:
             self.problems.append(f"{source}: {reason}")
             return None
         finally:
-            self.calls += 1
             self.done += 1
             self.progress(self.done, self.total, f"{doing}: {source}")
         self.answered += 1
+        self.answered_s += time.monotonic() - began
         return result
 
-    def fail(self, what: str) -> None:
-        """Raise the error a person can act on, with the distinct reasons seen."""
+    def fail(self, what: str, size: int) -> None:
+        """Raise the error a person can act on: what happened (`what`, when the judge was not too slow), how far it
+        got, why, and what to do."""
         reasons = "; ".join(dict.fromkeys(p.split(": ", 1)[-1] for p in self.problems))
         seen = f" Reasons: {reasons[:400]}." if reasons else ""
         if self.out_of_time:
-            raise GenerationError(f"Generation stopped: the time budget ran out and {what} ({self.calls} prompts sent).{seen} "
-                                  f"The judge `{self.judge}` is too slow for this budget here: allow more time, ask "
-                                  f"for fewer questions, or use a faster judge. {WEAK_JUDGE_HINT}")
+            if self.answered:
+                pace = self.answered_s / self.answered
+                progress = (f"after {self.answered} of {2 * size} prompts were answered (about {pace:.0f} s per "
+                            "prompt here), before any usable question was written")
+                minutes = max(1, round(pace * 2 * size / 60))
+                advice = f"allow about {minutes} minute{'s' * (minutes > 1)} for {size} questions"
+            else:
+                progress, advice = "before the judge answered a single prompt", "allow more time"
+            raise GenerationError(f"Generation stopped: the time budget ({self.budget_s:.0f} s) ran out {progress}."
+                                  f"{seen} The judge `{self.judge}` is too slow for this budget on this machine: "
+                                  f"{advice}, ask for fewer, or use a faster judge. {WEAK_JUDGE_HINT}")
         raise JudgeTooWeakError(f"The judge `{self.judge}` could not generate an eval set: {what} "
                                 f"({self.calls} prompts sent).{seen} Small local models often cannot follow Ragas' "
                                 f"extraction prompts. {WEAK_JUDGE_HINT}")

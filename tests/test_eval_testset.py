@@ -79,12 +79,18 @@ def test_an_unreachable_judge_stops_at_the_first_prompt(settings):
 
 
 def test_the_time_budget_bounds_a_slow_judge(gen_settings, judge):
-    judge.delay_s = 1.0
+    judge.delay_s = 3.0
     passages = passages_from_folder(gen_settings, SAMPLE_KB)
-    with pytest.raises(GenerationError, match="time budget ran out") as caught:
-        generate_eval_set(gen_settings, passages, 5, budget_s=0.5)
-    assert not isinstance(caught.value, JudgeTooWeakError)
+    with pytest.raises(GenerationError, match=r"time budget \(2 s\) ran out before the judge answered a single prompt"):
+        generate_eval_set(gen_settings, passages, 5, budget_s=1.5)
     assert len(judge.chat_requests) == 1
+
+    judge.delay_s = 1.0  # entities for the first passage, then the budget is gone during the second
+    with pytest.raises(GenerationError) as caught:
+        generate_eval_set(gen_settings, passages, 5, budget_s=1.6)
+    assert not isinstance(caught.value, JudgeTooWeakError)
+    assert "ran out after 1 of 10 prompts were answered (about 1 s per prompt here)" in str(caught.value)
+    assert "allow about 1 minute for 5 questions" in str(caught.value)
 
 
 def test_passages_are_spread_over_documents_and_stubs_are_skipped():
