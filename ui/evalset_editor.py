@@ -72,9 +72,9 @@ def eval_sets_section(settings: Settings, store: VectorStore, collection: str | 
                 "know it, and whether the documents answer it), or generate a set from the knowledge base below.",
                 icon=":material/edit_note:")
     edited = st.data_editor(
-        _frame(rows), key=EDITOR, num_rows="dynamic", width="stretch",
+        _frame(rows), key=EDITOR, num_rows="dynamic", width="stretch", hide_index=False,  # row numbers for errors
         column_config={
-            "id": st.column_config.TextColumn("id", help="Left empty: the row number"),
+            "id": st.column_config.TextColumn("id", help="Left empty: the row number", width="small"),
             "question": st.column_config.TextColumn("question", width="large"),
             "reference": st.column_config.TextColumn("reference", help="The expected answer (context precision and "
                                                      "recall need it)", width="medium"),
