@@ -28,9 +28,10 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default=Path.home() / ".cache" / "faithful-qa" / "models")
     qdrant_url: str | None = Field(default=None, validation_alias=_alias("QDRANT_URL", "FQA_QDRANT_URL"))
     qdrant_api_key: str | None = Field(default=None, validation_alias=_alias("QDRANT_API_KEY", "FQA_QDRANT_API_KEY"))
-    # storage engine (storage layer): embedded engine when QDRANT_URL is unset; "edge" = qdrant-edge in
-    # <data_dir>/qdrant-edge (faster writes and hybrid search, see bench/retrieval.py), "local" = qdrant-client
-    qdrant_engine: Literal["local", "edge"] = "local"
+    # embedded engine when QDRANT_URL is unset: "edge" = qdrant-edge in <data_dir>/qdrant-edge (HNSW search
+    # and fast writes, bench/retrieval.py), "local" = qdrant-client local mode in <data_dir>/qdrant (brute-force
+    # search, one SQLite commit per point; the engine of earlier versions: `python -m ingest migrate` copies it)
+    qdrant_engine: Literal["local", "edge"] = "edge"
     collection: str = "sample"
     sample_kb: Path = Path("samples/kb")
     sample_eval_set: Path = Path("samples/eval/sample.jsonl")

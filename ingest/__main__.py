@@ -3,6 +3,7 @@
     python -m ingest PATH [--collection NAME | --per-config] [--strategy recursive|token|markdown]
                           [--chunk-size N] [--chunk-overlap N] [--include GLOB]... [--exclude GLOB]...
     python -m ingest --delete SOURCE --collection NAME
+    python -m ingest migrate        (copy the local-mode store of earlier versions into the edge engine)
 
 Without --collection or --per-config the collection is settings.collection ("sample"); --per-config
 derives the name from the embedder and chunking config (e.g. sample__all-minilm-l6-v2-int8__token-200-20),
@@ -23,7 +24,9 @@ from ingest.collections import collection_name
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
 from ingest.ingestor import IngestProgress, IngestReport, delete_document, ingest_configured, sources_for
 from ingest.loaders import LoadError
-from ingest.store import StoreError, VectorStore, open_client
+from ingest.migrate import migrate_local
+from ingest.store import StoreError, VectorStore, embedded_path, legacy_collections, open_client
+from ingest.store_edge import EdgeClient
 from settings import Settings
 
 
@@ -52,7 +55,41 @@ def print_report(report: IngestReport) -> None:
     print(report.summary())
 
 
+def migrate(settings: Settings) -> int:
+    """`python -m ingest migrate`: copy <data_dir>/qdrant (local mode) into the edge store, saying what happened."""
+    old = settings.qdrant_path
+    if settings.qdrant_url or settings.qdrant_engine != "edge":
+        print("error: migrate copies into the embedded edge engine; unset QDRANT_URL and FQA_QDRANT_ENGINE", file=sys.stderr)
+        return 2
+    if not (old / "meta.json").exists():
+        print(f"nothing to migrate: no local-mode store in {old}")
+        return 0
+    client = open_client(settings)
+    try:
+        results = migrate_local(old, client)
+    finally:
+        client.close()
+    for r in results:
+        print(f"  {r.status:<13} {r.name}: {r.chunks} chunks{f' ({r.reason})' if r.reason else ''}")
+    print(f"copied {sum(r.status == 'copied' for r in results)} collection(s) from {old} into {embedded_path(settings)}; "
+          f"{old} is left as it was: delete it once the dashboard shows your collections.")
+    return 1 if any(r.status == "skipped" for r in results) else 0
+
+
+def _legacy_note(client: object) -> None:
+    if isinstance(client, EdgeClient) and (names := legacy_collections(client.path)):
+        print(f"note: {client.path.with_name('qdrant')} holds collection(s) of an earlier version not in the current "
+              f"engine: {', '.join(names)}. Copy them with: python -m ingest migrate", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["migrate"]:
+        try:
+            return migrate(Settings())
+        except (ValidationError, StoreError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     parser = _parser()
     args = parser.parse_args(argv)
     if (args.path is None) == (args.delete is None):
@@ -70,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
+        _legacy_note(client)
         store = VectorStore(client, info)
         if args.delete:
             removed = delete_document(store, collection, args.delete)

@@ -11,7 +11,9 @@ them asks for a re-ingest.
 
 from __future__ import annotations
 
+import json
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,11 +77,27 @@ class CollectionInfo:
     disk_mb: float | None  # None on a Qdrant server
 
 
+def embedded_path(settings: Settings) -> Path:
+    """The folder of the embedded engine `settings.qdrant_engine` picks: "edge" (qdrant-edge, the default) in
+    `<data_dir>/qdrant-edge`, "local" (qdrant-client's local mode, the engine of earlier versions) in `qdrant_path`."""
+    return settings.qdrant_path.with_name("qdrant-edge") if settings.qdrant_engine == "edge" else settings.qdrant_path
+
+
+def legacy_collections(edge_path: Path) -> list[str]:
+    """Collections of a local-mode store beside an edge store (`<data_dir>/qdrant`) that the edge store lacks:
+    made by an earlier version, readable again after `python -m ingest migrate`. Reads local mode's meta.json,
+    without opening it (which would load every point)."""
+    meta = edge_path.with_name("qdrant") / "meta.json"
+    if not meta.exists():
+        return []
+    names = json.loads(meta.read_text()).get("collections", {})
+    return sorted(n for n in names if not (edge_path / n / "collection.json").exists())
+
+
 def open_client(settings: Settings) -> QdrantClient | EdgeClient:
     """One client per process: embedded Qdrant allows a single client per folder.
 
-    QDRANT_URL set: a server. Otherwise the embedded engine `settings.qdrant_engine` picks: "local"
-    (qdrant-client's local mode, in `qdrant_path`) or "edge" (qdrant-edge, in `<data_dir>/qdrant-edge`).
+    QDRANT_URL set: a server (qdrant-client). Otherwise the embedded engine in `embedded_path(settings)`.
     """
     if settings.qdrant_url:
         client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=30)
@@ -88,7 +106,7 @@ def open_client(settings: Settings) -> QdrantClient | EdgeClient:
         except (ResponseHandlingException, UnexpectedResponse, OSError) as exc:
             raise StoreError(f"cannot reach the Qdrant server at {settings.qdrant_url}: {exc}") from exc
         return client
-    folder = settings.qdrant_path.with_name("qdrant-edge") if settings.qdrant_engine == "edge" else settings.qdrant_path
+    folder = embedded_path(settings)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         return EdgeClient(folder) if settings.qdrant_engine == "edge" else QdrantClient(path=str(folder))
@@ -104,6 +122,8 @@ def open_client(settings: Settings) -> QdrantClient | EdgeClient:
 class VectorStore:
     """The operations ingest, retrieval and the pages need, over a QdrantClient (server or local mode) or an
     EdgeClient (qdrant-edge), which answers the same calls."""
+
+    page_size = 1000  # points per scroll request when listing, counting documents or scanning a whole collection
 
     def __init__(self, client: QdrantClient | EdgeClient, embedder: EmbedderInfo) -> None:
         self.client = client
@@ -129,6 +149,11 @@ class VectorStore:
     def check(self, name: str) -> None:
         if not self.client.collection_exists(name):
             known = ", ".join(self.names()) or "none yet"
+            if isinstance(self.client, EdgeClient) and name in legacy_collections(self.client.path):
+                raise CollectionNotFoundError(
+                    f"collection {name!r} is in the store of an earlier version ({self.client.path.with_name('qdrant')}, "
+                    "qdrant-client local mode), not in the current engine. Copy it over with: python -m ingest migrate"
+                )
             raise CollectionNotFoundError(
                 f"collection {name!r} does not exist (collections: {known}). Ingest documents first: "
                 f"python -m ingest PATH --collection {name}"
@@ -159,8 +184,7 @@ class VectorStore:
                        keep_ids: list[str]) -> None:
         """Upsert a document's new chunks (dense vectors given, sparse ones computed from payload["text"]),
         then drop its chunks that are no longer produced."""
-        if chunks:
-            self.client.upsert(name, points=self._points(name, chunks, vectors), wait=True)
+        self.upsert(name, chunks, vectors)
         self.client.delete(
             name,
             points_selector=qm.FilterSelector(
@@ -171,6 +195,11 @@ class VectorStore:
             ),
             wait=True,
         )
+
+    def upsert(self, name: str, chunks: list[dict], vectors: list[list[float]]) -> None:
+        """Write chunks ({"id", "payload"}) with their dense vectors, in one request; BM25 vectors come from the text."""
+        if chunks:
+            self.client.upsert(name, points=self._points(name, chunks, vectors), wait=True)
 
     def delete_collection(self, name: str) -> None:
         self._hybrid.pop(name, None)
@@ -214,15 +243,35 @@ class VectorStore:
         points = self.client.retrieve(name, ids=ids, with_payload=False, with_vectors=True)
         return {str(p.id): p.vector[DENSE] if isinstance(p.vector, dict) else p.vector for p in points}
 
-    def scroll(self, name: str, limit: int = 10_000) -> list[StoredChunk]:
-        points, _ = self.client.scroll(name, limit=limit, with_payload=True, with_vectors=False)
-        return [_to_chunk(str(p.id), p.payload or {}, 0.0) for p in points]
+    def scroll(self, name: str, limit: int | None = None) -> list[StoredChunk]:
+        """The collection's chunks (all of them, or the first `limit`), read page by page."""
+        chunks = []
+        for point in self.points(name, with_payload=True):
+            if limit is not None and len(chunks) >= limit:
+                break
+            chunks.append(_to_chunk(str(point.id), point.payload or {}, 0.0))
+        return chunks
+
+    def points(self, name: str, with_payload: bool | list[str] = True,
+               with_vectors: bool | list[str] = False) -> Iterator[qm.Record]:
+        """Every point, `page_size` per request: a single scroll request returns at most its limit."""
+        offset = None
+        while True:
+            page, offset = self.client.scroll(name, limit=self.page_size, offset=offset,
+                                              with_payload=with_payload, with_vectors=with_vectors)
+            yield from page
+            if offset is None or not page:
+                return
+
+    def sources(self, name: str) -> set[str]:
+        """The document names in a collection (reads only the `source` field of each chunk)."""
+        return {(p.payload or {})["source"] for p in self.points(name, with_payload=["source"])}
 
     def describe(self) -> list[CollectionInfo]:
         infos = []
         for name in self.names():
             meta = self.client.get_collection(name).config.metadata or {}
-            sources = {c.source for c in self.scroll(name)}
+            sources = self.sources(name)
             infos.append(CollectionInfo(name, self.count(name), len(sources), str(meta.get("embedder", "?")),
                                         self.is_hybrid(name), self._disk_mb(name)))
         return infos

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from qdrant_client import QdrantClient
 
 from ingest.embedder import embedder_info, make_embedder
 from ingest.ingestor import ingest_files, sources_for
-from ingest.store import VectorStore
+from ingest.store import VectorStore, embedded_path, open_client
 from ops import llm_server
 from ops.models import llm_path
 from settings import LOCAL_LLM_PORT, Settings
@@ -42,38 +41,61 @@ def embedder():
     return make_embedder(Settings())
 
 
+ENGINES = ("edge", "local")  # the embedded engines (ingest/store.py); a Qdrant server speaks local mode's API
+
+
+def open_store(settings: Settings) -> VectorStore:
+    """The store the app itself would open for these settings (close its client when done)."""
+    return VectorStore(open_client(settings), embedder_info(settings))
+
+
+def ingest_sample(settings: Settings, embedder) -> None:
+    """The bundled sample knowledge base, ingested for real into the store `settings` selects."""
+    store = open_store(settings)
+    try:
+        report = ingest_files(store, embedder, sources_for(SAMPLE_KB), settings.collection, settings.chunk_size,
+                              settings.chunk_overlap)
+    finally:
+        store.client.close()
+    assert not report.failed
+
+
 @pytest.fixture
 def store(settings: Settings) -> Iterator[VectorStore]:
-    client = QdrantClient(path=str(settings.qdrant_path))
-    yield VectorStore(client, embedder_info(settings))
-    client.close()
+    """An empty store on the default engine."""
+    opened = open_store(settings)
+    yield opened
+    opened.client.close()
+
+
+@pytest.fixture(params=ENGINES)
+def any_store(request: pytest.FixtureRequest, settings: Settings) -> Iterator[VectorStore]:
+    """An empty store on each embedded engine."""
+    opened = open_store(settings.with_overrides(qdrant_engine=request.param))
+    yield opened
+    opened.client.close()
 
 
 @pytest.fixture(scope="session")
 def sample_qdrant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
-    """The bundled sample knowledge base, ingested for real once per session into a folder of its own."""
-    folder = tmp_path_factory.mktemp("sample-qdrant")
-    base = Settings()
-    client = QdrantClient(path=str(folder))
-    report = ingest_files(VectorStore(client, embedder_info(base)), embedder, sources_for(SAMPLE_KB),
-                          base.collection, base.chunk_size, base.chunk_overlap)
-    client.close()
-    assert not report.failed
-    return folder
+    """The sample knowledge base ingested once per session (default engine); returns the engine's folder."""
+    base = Settings(data_dir=tmp_path_factory.mktemp("sample-data"))
+    ingest_sample(base, embedder)
+    return embedded_path(base)
 
 
 @pytest.fixture
 def sample_data(settings: Settings, sample_qdrant: Path) -> Settings:
     """This test's data folder holds a private copy of the ingested sample (no client open on it)."""
-    shutil.copytree(sample_qdrant, settings.qdrant_path)
+    shutil.copytree(sample_qdrant, embedded_path(settings))
     return settings
 
 
 @pytest.fixture
 def sample_store(sample_data: Settings) -> Iterator[VectorStore]:
-    client = QdrantClient(path=str(sample_data.qdrant_path))
-    yield VectorStore(client, embedder_info(sample_data))
-    client.close()
+    opened = open_store(sample_data)
+    yield opened
+    opened.client.close()
 
 
 @pytest.fixture(scope="session")

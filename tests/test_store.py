@@ -7,56 +7,61 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from ingest import sparse
 from ingest.embedder import embedder_info
-from ingest.ingestor import ingest_files, sources_for
+from ingest.__main__ import main as ingest_main
+from ingest.ingestor import delete_document, ingest_files, sources_for
 from ingest.store import DENSE, CollectionMismatchError, StoreLockedError, VectorStore, open_client
 from ingest.store_edge import EdgeClient
 from settings import Settings
-from tests.conftest import REPO, SAMPLE_KB
+from tests.conftest import ENGINES, REPO, SAMPLE_KB, ingest_sample, open_store
 
 ANSWERABLE = [json.loads(line)["question"] for line in (REPO / "samples/eval/sample.jsonl").read_text().splitlines()
               if json.loads(line)["answerable"]]
 
 
 @pytest.fixture(scope="module")
-def edge_sample(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
-    folder = tmp_path_factory.mktemp("edge-sample")
-    base = Settings()
-    client = EdgeClient(folder)
-    report = ingest_files(VectorStore(client, embedder_info(base)), embedder, sources_for(SAMPLE_KB),
-                          base.collection, base.chunk_size, base.chunk_overlap)
-    client.close()
-    assert not report.failed
-    return folder
+def samples(tmp_path_factory: pytest.TempPathFactory, embedder) -> dict[str, Path]:
+    """The sample knowledge base ingested once per engine: {engine: data folder}."""
+    folders = {}
+    for engine in ENGINES:
+        folders[engine] = tmp_path_factory.mktemp(f"sample-{engine}")
+        ingest_sample(Settings(data_dir=folders[engine], qdrant_engine=engine), embedder)
+    return folders
 
 
-@pytest.fixture(params=["local", "edge"])
-def kb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    """The ingested sample knowledge base (collection "sample") on each engine."""
-    if request.param == "local":
-        yield request.getfixturevalue("sample_store")
-        return
-    shutil.copytree(request.getfixturevalue("edge_sample"), tmp_path / "edge")
-    client = EdgeClient(tmp_path / "edge")
-    yield VectorStore(client, embedder_info(Settings()))
-    client.close()
+@pytest.fixture
+def open_sample(samples: dict[str, Path], tmp_path: Path) -> Iterator[Callable[[str], VectorStore]]:
+    """Opens a private copy of the ingested sample (collection "sample") on an engine."""
+    opened: list[VectorStore] = []
+
+    def open_copy(engine: str) -> VectorStore:
+        shutil.copytree(samples[engine], tmp_path / engine)
+        opened.append(open_store(Settings(data_dir=tmp_path / engine, qdrant_engine=engine)))
+        return opened[-1]
+
+    yield open_copy
+    for store in opened:
+        store.client.close()
 
 
-@pytest.fixture(params=["local", "edge"])
-def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    if request.param == "local":
-        yield request.getfixturevalue("store")
-        return
-    client = EdgeClient(tmp_path / "edge")
-    yield VectorStore(client, embedder_info(Settings()))
-    client.close()
+@pytest.fixture(params=ENGINES)
+def kb(request: pytest.FixtureRequest, open_sample) -> VectorStore:
+    """The ingested sample knowledge base on each engine."""
+    return open_sample(request.param)
+
+
+@pytest.fixture
+def local_kb(open_sample) -> VectorStore:
+    """Only local mode (and a server) can hold the single-vector layout of collections made before hybrid search."""
+    return open_sample("local")
 
 
 def test_terms_are_lowercased_stemmed_and_stripped_of_stopwords_and_punctuation():
@@ -104,7 +109,8 @@ def _legacy_copy(store: VectorStore, source: str, target: str) -> None:
         store.replace_source(target, src, [c for c, _ in mine], [v for _, v in mine], keep_ids=[c["id"] for c, _ in mine])
 
 
-def test_dense_search_is_unchanged_and_old_collections_keep_serving_it(sample_store, embedder):
+def test_dense_search_is_unchanged_and_old_collections_keep_serving_it(local_kb, embedder):
+    sample_store = local_kb
     _legacy_copy(sample_store, "sample", "old")
     assert sample_store.count("old") == sample_store.count("sample")
     listed = {i.name: i for i in sample_store.describe()}
@@ -119,40 +125,49 @@ def test_dense_search_is_unchanged_and_old_collections_keep_serving_it(sample_st
         assert all(c.similarity == c.score for c in new)
 
 
-def test_both_engines_return_the_same_dense_neighbours(sample_store, edge_sample, embedder, tmp_path):
-    shutil.copytree(edge_sample, tmp_path / "edge")
-    client = EdgeClient(tmp_path / "edge")
-    edge = VectorStore(client, embedder_info(Settings()))
-    assert edge.count("sample") == sample_store.count("sample")
+def test_both_engines_return_the_same_dense_neighbours(open_sample, embedder):
+    local, edge = open_sample("local"), open_sample("edge")
+    assert edge.count("sample") == local.count("sample")
     for question in ANSWERABLE:
         vector = embedder.embed_query(question)
-        local_hits, edge_hits = sample_store.search("sample", vector, 4), edge.search("sample", vector, 4)
+        local_hits, edge_hits = local.search("sample", vector, 4), edge.search("sample", vector, 4)
         assert [c.id for c in edge_hits] == [c.id for c in local_hits]
         assert [c.score for c in edge_hits] == pytest.approx([c.score for c in local_hits], abs=1e-4)
-    client.close()
 
 
-def test_an_edge_collection_survives_a_reopen_and_can_be_deleted(edge_sample, embedder, tmp_path):
-    shutil.copytree(edge_sample, tmp_path / "edge")
-    client = EdgeClient(tmp_path / "edge")
-    store = VectorStore(client, embedder_info(Settings()))
-    [info] = store.describe()
+def test_a_collection_survives_a_reopen_and_can_be_deleted(kb):
+    [info] = kb.describe()
     assert (info.name, info.documents, info.hybrid) == ("sample", 5, True) and info.chunks > 30
     assert info.disk_mb > 0
-    assert {c.source for c in store.scroll("sample")} == {f"kb/{p.name}" for p in SAMPLE_KB.iterdir()}
-    store.delete_collection("sample")
-    client.close()
-    assert VectorStore(EdgeClient(tmp_path / "edge"), embedder_info(Settings())).names() == []
+    assert {c.source for c in kb.scroll("sample")} == {f"kb/{p.name}" for p in SAMPLE_KB.iterdir()}
+    kb.delete_collection("sample")
+    assert kb.names() == []
 
 
-def test_hybrid_search_on_an_old_collection_asks_for_a_reingest(sample_store, embedder):
-    _legacy_copy(sample_store, "sample", "old")
+def test_listing_counting_and_deleting_read_every_page_of_a_collection(kb, embedder, tmp_path):
+    kb.page_size = 7  # one scroll request returns at most a page: a single request would miss most chunks
+    chunks = kb.count("sample")
+    assert chunks > 4 * kb.page_size
+    assert len(kb.scroll("sample")) == chunks and len({c.id for c in kb.scroll("sample")}) == chunks
+    assert len(kb.scroll("sample", limit=10)) == 10
+    assert kb.describe()[0].documents == 5
+    rows = tmp_path / "faq.csv"
+    rows.write_text("question,answer\n" + "".join(f"Is door {i} open?,Door {i} opens at {i} am.\n" for i in range(20)))
+    report = ingest_files(kb, embedder, [(rows, "kb/faq.csv")], "sample", 600, 80)
+    assert report.outcomes[0].chunks == 20
+    assert kb.describe()[0].documents == 25
+    assert delete_document(kb, "sample", "kb/faq.csv") == 20
+    assert kb.count("sample") == chunks and kb.describe()[0].documents == 5
+
+
+def test_hybrid_search_on_an_old_collection_asks_for_a_reingest(local_kb, embedder):
+    _legacy_copy(local_kb, "sample", "old")
     with pytest.raises(CollectionMismatchError, match="re-ingest"):
-        sample_store.hybrid_search("old", embedder.embed_query("Where is Isleworth?"), "Where is Isleworth?", 4)
+        local_kb.hybrid_search("old", embedder.embed_query("Where is Isleworth?"), "Where is Isleworth?", 4)
 
 
-def test_replacing_a_document_replaces_its_keyword_matches_too(empty, embedder):
-    store = empty
+def test_replacing_a_document_replaces_its_keyword_matches_too(any_store, embedder):
+    store = any_store
     store.ensure_collection("kb")
     texts = {"a": "The Obersee is the upper lake of Lake Constance.", "b": "Isleworth hosts the Sky headquarters."}
     for key, text in texts.items():
@@ -173,17 +188,48 @@ def _chunk(key: str, text: str, source: str | None = None) -> dict:
     return {"id": _id(key), "payload": payload}
 
 
-def test_the_edge_engine_is_chosen_by_settings_and_holds_one_client_per_folder(settings, embedder):
-    edge_settings = settings.with_overrides(qdrant_engine="edge")
-    client = open_client(edge_settings)
+def test_the_edge_engine_is_the_default_and_holds_one_client_per_folder(settings, embedder):
+    client = open_client(settings)
     assert isinstance(client, EdgeClient)
-    assert client.path == edge_settings.data_dir / "qdrant-edge"
-    store = VectorStore(client, embedder_info(edge_settings))
+    assert client.path == settings.data_dir / "qdrant-edge"
+    store = VectorStore(client, embedder_info(settings))
     report = ingest_files(store, embedder, sources_for(SAMPLE_KB), "sample", settings.chunk_size, settings.chunk_overlap)
     assert not report.failed
     with pytest.raises(StoreLockedError, match="open in another process"):
-        open_client(edge_settings)
+        open_client(settings)
     client.close()
-    reopened = VectorStore(open_client(edge_settings), embedder_info(edge_settings))
+    reopened = VectorStore(open_client(settings), embedder_info(settings))
     assert reopened.count("sample") == report.total_chunks
     reopened.client.close()
+    local = open_client(settings.with_overrides(qdrant_engine="local"))
+    assert isinstance(local, QdrantClient) and local.get_collections().collections == []
+    local.close()
+
+
+def test_the_local_mode_store_of_an_earlier_version_is_pointed_to_then_copied_by_migrate(settings, samples, embedder, capsys):
+    shutil.copytree(samples["local"] / "qdrant", settings.qdrant_path)  # what an earlier version left in data/qdrant
+    old = open_store(settings.with_overrides(qdrant_engine="local"))
+    _legacy_copy(old, "sample", "legacy")  # and a collection from before hybrid search
+    question = "What satellite was used when Sky digital was launched?"
+    expected = [c.id for c in old.search("sample", embedder.embed_query(question), 4)]
+    old.client.close()
+
+    assert ingest_main(["--delete", "kb/rhine.md", "--collection", "sample"]) == 2
+    err = capsys.readouterr().err
+    assert "holds collection(s) of an earlier version not in the current engine: legacy, sample" in err
+    assert "python -m ingest migrate" in err.splitlines()[-1]  # the error itself says how to get it back
+
+    assert ingest_main(["migrate"]) == 0
+    out = capsys.readouterr().out
+    assert "copied        legacy" in out and "copied        sample" in out and "is left as it was" in out
+    store = open_store(settings)
+    assert store.names() == ["legacy", "sample"]
+    assert store.count("legacy") == store.count("sample") > 30
+    assert [c.id for c in store.search("sample", embedder.embed_query(question), 4)] == expected
+    assert store.is_hybrid("legacy")  # BM25 vectors computed from the text on the way
+    assert "Isleworth" in store.hybrid_search("legacy", embedder.embed_query("Where is Isleworth?"), "Where is Isleworth?", 4)[0].text
+    store.client.close()
+
+    assert ingest_main(["migrate"]) == 0
+    assert "already there" in capsys.readouterr().out
+    assert (settings.qdrant_path / "meta.json").exists()  # the old store is left untouched
