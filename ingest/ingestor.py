@@ -1,14 +1,16 @@
-"""Ingest files into a collection, one file at a time, each file all-or-nothing.
+"""Ingest files into a collection, embedding chunks in batches across files, each file written all-or-nothing.
 
 A bad file is reported with its reason and never stops the others; a file whose chunks already
 exist (same content-hash ids) is skipped without embedding, so re-ingesting is cheap. A csv/jsonl
 file is several documents (one per row), written in one upsert so it, too, is all-or-nothing.
+Small files alone make tiny embedding batches (slow: bench/ingest.py), so new chunks wait in a
+bounded buffer and are embedded together; each file is still upserted on its own, after its vectors exist.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +18,12 @@ from typing import Literal
 
 from langchain_core.embeddings import Embeddings
 
-from ingest.chunking import ChunkSpec, Strategy, TokenCounter, chunk_document, tokenizer_for
+from ingest.chunking import Chunk, ChunkSpec, Strategy, TokenCounter, chunk_document, tokenizer_for
 from ingest.loaders import MAX_FILE_BYTES, ROW_SUFFIXES, LoadError, discover, load_documents
 from ingest.store import VectorStore
 from settings import Settings
+
+BATCH_CHUNKS = 256  # new chunks embedded per call across files (bench/ingest.py)
 
 
 @dataclass(frozen=True)
@@ -77,33 +81,56 @@ def sources_for(root: Path, include: list[str] | None = None, exclude: list[str]
 def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]], collection: str,
                  chunk_size: int, chunk_overlap: int, progress: Progress | None = None, *,
                  strategy: Strategy = "recursive", tokenizer: TokenCounter | None = None,
-                 max_file_bytes: int = MAX_FILE_BYTES) -> IngestReport:
-    """Ingest `files` ((path, source name) pairs); `tokenizer` is needed by the token strategy only."""
+                 max_file_bytes: int = MAX_FILE_BYTES, batch_chunks: int = BATCH_CHUNKS) -> IngestReport:
+    """Ingest `files` ((path, source name) pairs); `tokenizer` is needed by the token strategy only.
+
+    New chunks of consecutive files are embedded together once `batch_chunks` of them are waiting (memory
+    stays bounded by that, plus the largest file); each file is then written in its own upsert.
+    """
     spec = ChunkSpec(strategy=strategy, size=chunk_size, overlap=chunk_overlap)
     created = store.ensure_collection(collection)
-    report = IngestReport(collection)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     sizes = [path.stat().st_size if path.is_file() else 0 for path, _ in files]
-    began, added = time.monotonic(), 0
+    outcomes: dict[int, FileOutcome] = {}
+    waiting: list[_File] = []
+    began, added, read = time.monotonic(), 0, 0
 
-    def tell(done: int, current: str) -> None:
+    def tell(current: str) -> None:
         if progress:
-            elapsed, read = time.monotonic() - began, sum(sizes[:done])
-            eta = elapsed * (sum(sizes) - read) / read if done and read else None
-            progress(IngestProgress(done, len(files), added, current, elapsed, eta))
+            elapsed = time.monotonic() - began
+            eta = elapsed * (sum(sizes) - read) / read if read else None
+            progress(IngestProgress(len(outcomes), len(files), added, current, elapsed, eta))
+
+    def finish(index: int, outcome: FileOutcome, current: str) -> None:
+        nonlocal added, read
+        outcomes[index] = outcome
+        added += outcome.chunks
+        read += sizes[index]
+        tell(current)
+
+    def flush(current: str) -> None:
+        for index, outcome in _embed_and_write(store, embedder, collection, waiting):
+            finish(index, outcome, current)
+        waiting.clear()
 
     try:
-        for done, (path, source) in enumerate(files):
-            tell(done, source)
-            outcome = _ingest_one(store, embedder, path, source, collection, spec, tokenizer, max_file_bytes, stamp)
-            added += outcome.chunks
-            report.outcomes.append(outcome)
+        for index, (path, source) in enumerate(files):
+            tell(source)
+            prepared = _prepare(store, path, source, index, collection, spec, tokenizer, max_file_bytes, stamp)
+            if isinstance(prepared, FileOutcome):
+                finish(index, prepared, source)
+                continue
+            waiting.append(prepared)
+            if sum(len(f.fresh) for f in waiting) >= batch_chunks:
+                flush(source)
+        flush("")
     finally:
-        report.total_chunks = store.count(collection)
-        if created and report.total_chunks == 0:
+        total = store.count(collection)
+        if created and total == 0:
             store.delete_collection(collection)  # nothing usable went in: leave no empty collection behind
-    tell(len(files), "")
-    return report
+    if not files:
+        tell("")
+    return IngestReport(collection, [outcomes[i] for i in sorted(outcomes)], total)
 
 
 def ingest_configured(settings: Settings, store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]],
@@ -114,38 +141,83 @@ def ingest_configured(settings: Settings, store: VectorStore, embedder: Embeddin
                         strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes)
 
 
-def _ingest_one(store: VectorStore, embedder: Embeddings, path: Path, source: str, collection: str,
-                spec: ChunkSpec, tokenizer: TokenCounter | None, max_file_bytes: int, stamp: str) -> FileOutcome:
+@dataclass
+class _File:
+    """A parsed file whose new chunks wait to be embedded with those of the files after it."""
+
+    index: int
+    source: str
+    docs: list[str]  # its document names: one, or one per csv/jsonl row
+    wanted: dict[str, list[str]]  # chunk ids each document now has
+    fresh: list[Chunk]  # chunks not stored yet
+    payloads: list[dict]
+    rows: bool
+
+
+def _prepare(store: VectorStore, path: Path, source: str, index: int, collection: str, spec: ChunkSpec,
+             tokenizer: TokenCounter | None, max_file_bytes: int, stamp: str) -> _File | FileOutcome:
+    """Load and chunk a file; an unchanged file is settled here (stale chunks dropped), without embedding."""
     try:
         docs = load_documents(path, source, max_file_bytes)
         chunks = [c for doc in docs for c in chunk_document(doc, spec, tokenizer)]
         existing = store.existing_ids(collection, [c.id for c in chunks])
         fresh = [c for c in chunks if c.id not in existing]
-        vectors = embedder.embed_documents([c.text for c in fresh]) if fresh else []
-        points = [{"id": c.id, "payload": c.payload(spec, stamp)} for c in fresh]
         wanted: dict[str, list[str]] = {doc.source: [] for doc in docs}
         for c in chunks:
             wanted[c.source].append(c.id)
-        # one upsert for all of the file's documents (all-or-nothing), then drop chunks no longer produced
-        first = docs[0].source
-        store.replace_source(collection, first, points, vectors, wanted[first])
-        if path.suffix.lower() in ROW_SUFFIXES:
-            stored = _stored_rows(store, collection, source)
-            for row in (r for r, ids in stored.items() if r != first and ids != set(wanted.get(r, []))):
-                store.replace_source(collection, row, [], [], wanted.get(row, []))
+        file = _File(index, source, list(wanted), wanted, fresh, [{"id": c.id, "payload": c.payload(spec, stamp)} for c in fresh],
+                     path.suffix.lower() in ROW_SUFFIXES)
+        if fresh:
+            return file
+        _write(store, collection, file, [])
     except LoadError as exc:
         return FileOutcome(source, "failed", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
-        return FileOutcome(source, "failed", reason=f"{exc.__class__.__name__}: {exc}")
-    return FileOutcome(source, "added" if fresh else "unchanged", chunks=len(fresh))
+        return _failed(source, exc)
+    return FileOutcome(source, "unchanged")
+
+
+def _embed_and_write(store: VectorStore, embedder: Embeddings, collection: str,
+                     files: list[_File]) -> Iterator[tuple[int, FileOutcome]]:
+    """Embed the waiting files' chunks in one call, then write each file; yields each file's outcome."""
+    try:
+        vectors = embedder.embed_documents([c.text for f in files for c in f.fresh])
+    except Exception:  # noqa: BLE001 - find the file that cannot be embedded: embed them one by one
+        vectors = None
+    start = 0
+    for file in files:
+        try:
+            if vectors is None:
+                mine = embedder.embed_documents([c.text for c in file.fresh])
+            else:
+                mine, start = vectors[start:start + len(file.fresh)], start + len(file.fresh)
+            _write(store, collection, file, mine)
+        except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
+            yield file.index, _failed(file.source, exc)
+            continue
+        yield file.index, FileOutcome(file.source, "added", chunks=len(file.fresh))
+
+
+def _write(store: VectorStore, collection: str, file: _File, vectors: list[list[float]]) -> None:
+    """One upsert for all of the file's documents (all-or-nothing), then drop chunks no longer produced."""
+    first = file.docs[0]
+    store.replace_source(collection, first, file.payloads, vectors, file.wanted[first])
+    if file.rows:
+        stored = _stored_rows(store, collection, file.source)
+        for row in (r for r, ids in stored.items() if r != first and ids != set(file.wanted.get(r, []))):
+            store.replace_source(collection, row, [], [], file.wanted.get(row, []))
+
+
+def _failed(source: str, exc: Exception) -> FileOutcome:
+    return FileOutcome(source, "failed", reason=f"{exc.__class__.__name__}: {exc}")
 
 
 def _stored_rows(store: VectorStore, collection: str, source: str) -> dict[str, set[str]]:
-    """Chunk ids per row document of a csv/jsonl file, as stored (scroll reads at most 10,000 chunks)."""
+    """Chunk ids per row document of a csv/jsonl file, as stored (a scan of the `source` fields)."""
     rows: dict[str, set[str]] = {}
-    for c in store.scroll(collection):
-        if c.source.startswith(f"{source}#row"):
-            rows.setdefault(c.source, set()).add(c.id)
+    for point in store.points(collection, with_payload=["source"]):
+        if (doc := (point.payload or {})["source"]).startswith(f"{source}#row"):
+            rows.setdefault(doc, set()).add(str(point.id))
     return rows
 
 

@@ -20,6 +20,12 @@ SKY = (REPO / "samples/kb/sky_uk.txt").read_text()
 
 
 @pytest.fixture
+def store(any_store: VectorStore) -> VectorStore:
+    """Every test here runs on each embedded engine."""
+    return any_store
+
+
+@pytest.fixture
 def mixed_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "docs"
     (folder / "nested").mkdir(parents=True)
@@ -134,3 +140,32 @@ def test_cli_reports_outcomes_and_fails_when_a_file_failed(settings, mixed_folde
     bad = subprocess.run([sys.executable, "-m", "ingest", str(mixed_folder), "--chunk-size", "100", "--chunk-overlap", "200"],
                          capture_output=True, text=True, cwd=REPO, env=env)
     assert bad.returncode == 2 and "chunk_overlap (200) must be smaller than chunk_size (100)" in bad.stderr
+
+
+def test_small_files_are_embedded_in_shared_batches_yet_each_file_is_settled_on_its_own(store, embedder, tmp_path):
+    calls: list[int] = []
+
+    class Counting:
+        def embed_documents(self, texts):
+            calls.append(len(texts))
+            return embedder.embed_documents(texts)
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"n{i:02}.md").write_text(f"Pier {i} serves the ferry to island number {i}.")
+    events = []
+    first = ingest_files(store, Counting(), sources_for(folder), "notes", 600, 80, events.append, batch_chunks=5)
+    assert [o.status for o in first.outcomes] == ["added"] * 12 and first.total_chunks == 12
+    assert calls == [5, 5, 2]  # 12 one-chunk files, flushed every 5 chunks: bounded, and not one call per file
+    done = [e.files_done for e in events]
+    assert done == sorted(done) and [d for d, before in zip(done[1:], done, strict=False) if d > before] == list(range(1, 13))
+    assert max(e.chunks_added for e in events) == 12
+
+    (folder / "n05.md").write_text("Pier 5 is closed for repairs until spring.")
+    calls.clear()
+    second = ingest_files(store, Counting(), sources_for(folder), "notes", 600, 80, batch_chunks=5)
+    assert [o.status for o in second.outcomes] == ["unchanged"] * 5 + ["added"] + ["unchanged"] * 6
+    assert calls == [1] and store.count("notes") == 12
+    assert top_hit(store, embedder, "Which pier is closed for repairs?", "notes").text.startswith("Pier 5 is closed")
+    assert not any("island number 5" in c.text for c in store.scroll("notes"))

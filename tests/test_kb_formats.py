@@ -134,24 +134,24 @@ def test_each_failure_reason_is_worded_for_a_person_and_the_good_file_still_goes
     assert "failed" in report.summary() and len(report.failed) == 6
 
 
-def test_a_file_that_fails_while_embedding_leaves_no_chunks(settings, store, embedder, tmp_path):
-    class BrokenAfterFirst:
-        calls = 0
+def test_a_file_that_fails_while_embedding_leaves_no_chunks_and_its_batch_goes_in(settings, store, embedder, tmp_path):
+    class RejectsFerries:
+        """Like a provider refusing one input: any call containing b.md's text fails."""
 
         def embed_documents(self, texts):
-            BrokenAfterFirst.calls += 1
-            if BrokenAfterFirst.calls > 1:
-                raise RuntimeError("embedding server went away")
+            if any("Ferries" in t for t in texts):
+                raise RuntimeError("embedding server rejected the input")
             return embedder.embed_documents(texts)
 
     folder = tmp_path / "kb"
     folder.mkdir()
     (folder / "a.md").write_text("Ships dock at pier one.")
     (folder / "b.md").write_text("Ferries leave from pier two. " * 60)
-    report = ingest_configured(settings, store, BrokenAfterFirst(), sources_for(folder), "kb")
-    assert [o.status for o in report.outcomes] == ["added", "failed"]
-    assert "embedding server went away" in report.outcomes[1].reason
-    assert {c.source for c in store.scroll("kb")} == {"kb/a.md"}
+    (folder / "c.md").write_text("Yachts moor at pier three.")
+    report = ingest_configured(settings, store, RejectsFerries(), sources_for(folder), "kb")  # one batch of 3 files
+    assert [o.status for o in report.outcomes] == ["added", "failed", "added"]
+    assert "embedding server rejected the input" in report.outcomes[1].reason
+    assert {c.source for c in store.scroll("kb")} == {"kb/a.md", "kb/c.md"}
 
 
 def test_load_error_for_a_missing_folder(tmp_path):
@@ -166,8 +166,11 @@ def test_progress_counts_files_and_chunks_and_estimates_the_time_left(settings, 
         (folder / f"note{i}.md").write_text(f"# Note {i}\n\n" + f"Pier {i} serves the island ferries. " * (20 + i))
     events = []
     report = ingest_configured(settings, store, embedder, sources_for(folder), "kb", events.append)
-    assert [e.files_done for e in events] == [0, 1, 2, 3] and {e.files_total for e in events} == {3}
-    assert [e.current for e in events] == ["kb/note0.md", "kb/note1.md", "kb/note2.md", ""]
-    assert events[0].eta_s is None and all(e.eta_s is not None for e in events[1:])
+    done = [e.files_done for e in events]
+    assert done == sorted(done) and {1, 2, 3} <= set(done) and {e.files_total for e in events} == {3}
+    # an event as each file is read, and one as each is written (the three notes are embedded in one batch)
+    assert [e.current for e in events if e.current] == ["kb/note0.md", "kb/note1.md", "kb/note2.md"]
+    assert events[-1].current == "" and events[-1].files_done == 3
+    assert all((e.eta_s is None) == (e.files_done == 0) for e in events)
     assert events[-1].chunks_added == sum(o.chunks for o in report.outcomes) > 3
     assert events[-1].describe().startswith(f"3/3 files · {events[-1].chunks_added} chunks added")
