@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -35,3 +36,23 @@ def test_open_a_stored_run_and_drill_into_a_question(dashboard_with_runs, page: 
     assert "q=2" in page.url  # the drill-down is in the URL: the view can be shared
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "evaluation_drilldown.png"), full_page=True)
+
+
+def test_click_a_tune_heatmap_cell_to_open_that_run(dashboard_with_runs, page: Page):
+    url, ids = dashboard_with_runs
+    page.goto(f"{url}/tune")
+    expect(page.get_by_role("heading", name="Tune")).to_be_visible(timeout=60_000)
+    heatmap = page.get_by_test_id("stPlotlyChart").first  # faithfulness over chunk size × top-k
+    expect(heatmap).to_contain_text("Faithfulness", timeout=60_000)
+    cells = heatmap.locator(".scatterlayer path.point")
+    expect(cells).to_have_count(4)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "tune_heatmaps.png"), full_page=True)
+    box = cells.nth(2).bounding_box()  # chunk size 600 · top-k 2
+    page.mouse.move(box["x"] + box["width"] / 2 + 15, box["y"] + box["height"] / 2 + 10)  # off-centre, inside the cell
+    page.mouse.down()
+    page.mouse.up()
+    expect(page.get_by_role("heading", name="Evaluation")).to_be_visible(timeout=60_000)
+    expect(page).to_have_url(re.compile(rf"/evaluation\?run={ids['sweep3']}(&|$)"), timeout=30_000)
+    expect(page.get_by_role("combobox", name="Run", exact=True)).to_have_value(re.compile(f"^{ids['sweep3']} "))
+    page.screenshot(path=str(ARTIFACTS / "tune_cell_opened.png"), full_page=True)

@@ -231,6 +231,6 @@ def test_a_sweep_runs_in_the_background_with_progress_and_can_be_cancelled(app, 
     [run] = RunStore(eval_settings.runs_db).runs()
     assert (run.status, run.n_done, run.config["top_k"]) == ("cancelled", 2, 2)  # question 2 was in flight
     warning = texts(app.warning)
-    assert "cancelled. 0 completed runs are stored" in warning
+    assert "cancelled. 0 completed runs stored" in warning
     assert f"run {run.id} (cancelled, 2 of 3 questions): `python -m evaluation resume {run.id}`" in warning
     assert app.selectbox(key="tune.sweep").value == run.config["sweep_id"]  # the new sweep is shown

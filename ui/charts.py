@@ -108,8 +108,9 @@ def sweep_heatmap(table: pd.DataFrame, metric: str) -> go.Figure:
         hovertemplate="chunk size %{y} · top-k %{x}<br>%{text}<br>run %{customdata}<br>click to open<extra></extra>",
     )
     # no hover cut-off: a click anywhere in a cell picks its (nearest) marker
-    fig.update_layout(title=label(metric), xaxis_title="top-k", yaxis_title="chunk size", height=300,
-                      margin={"t": 40, "b": 40}, hovermode="closest", hoverdistance=-1, clickmode="event+select")
+    fig.update_layout(title=label(metric), xaxis={"title": "top-k", "type": "category"},
+                      yaxis={"title": "chunk size", "type": "category"}, height=300, margin={"t": 40, "b": 40},
+                      hovermode="closest", hoverdistance=-1, clickmode="event+select")
     return fig
 
 

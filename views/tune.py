@@ -25,7 +25,7 @@ def sweep_progress(job: jobs.Job) -> None:
     """The live bar of a running sweep, with its Cancel button (a click reruns only this fragment)."""
     snapshot: SweepProgress | None = job.progress
     if snapshot is None:
-        st.progress(0.0, text=f"{job.label}: starting (a new chunk configuration is ingested first)…")
+        st.progress(0.0, text="Starting: the first chunk configuration is ingested…")
     else:
         st.progress(min(1.0, snapshot.questions_done / snapshot.questions_total), text=snapshot.describe())
     if job.cancel.is_set() or st.button("Cancel sweep", icon=":material/stop_circle:", key="tune.cancel"):
@@ -50,7 +50,8 @@ def sweep_outcome(job: jobs.Job, runs: RunStore) -> None:
     how = "cancelled" if job.cancel.is_set() else "finished with runs left unfinished"
     resume = "".join(f"\n- run {r.id} ({r.status}, {r.n_done} of {r.n_items} questions): "
                      f"`python -m evaluation resume {r.id}`" for r in unfinished)
-    st.warning(f"{job.label}: {how}. {len(made) - len(unfinished)} completed runs are stored."
+    kept = len(made) - len(unfinished)
+    st.warning(f"{job.label}: {how}. {kept} completed run{'' if kept == 1 else 's'} stored."
                + (f" To finish the rest:{resume}" if resume else ""), icon=":material/stop_circle:")
 
 
