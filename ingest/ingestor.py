@@ -24,6 +24,8 @@ from ingest.store import VectorStore
 from settings import Settings
 
 BATCH_CHUNKS = 256  # new chunks embedded per call across files (bench/ingest.py)
+OPTIMIZE_AFTER = 10_000  # chunks added in one run that make it worth indexing the collection (bench/retrieval.py)
+OPTIMIZING = "building the search index"  # IngestProgress.current while the collection is optimized
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,13 @@ def sources_for(root: Path, include: list[str] | None = None, exclude: list[str]
 def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]], collection: str,
                  chunk_size: int, chunk_overlap: int, progress: Progress | None = None, *,
                  strategy: Strategy = "recursive", tokenizer: TokenCounter | None = None,
-                 max_file_bytes: int = MAX_FILE_BYTES, batch_chunks: int = BATCH_CHUNKS) -> IngestReport:
+                 max_file_bytes: int = MAX_FILE_BYTES, batch_chunks: int = BATCH_CHUNKS,
+                 optimize_after: int = OPTIMIZE_AFTER) -> IngestReport:
     """Ingest `files` ((path, source name) pairs); `tokenizer` is needed by the token strategy only.
 
     New chunks of consecutive files are embedded together once `batch_chunks` of them are waiting (memory
-    stays bounded by that, plus the largest file); each file is then written in its own upsert.
+    stays bounded by that, plus the largest file); each file is then written in its own upsert. A run that
+    added `optimize_after` chunks or more ends by indexing the collection (progress says so meanwhile).
     """
     spec = ChunkSpec(strategy=strategy, size=chunk_size, overlap=chunk_overlap)
     created = store.ensure_collection(collection)
@@ -124,6 +128,10 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
             if sum(len(f.fresh) for f in waiting) >= batch_chunks:
                 flush(source)
         flush("")
+        if added >= optimize_after:
+            tell(OPTIMIZING)
+            store.optimize(collection)
+            tell("")
     finally:
         total = store.count(collection)
         if created and total == 0:

@@ -201,6 +201,13 @@ class VectorStore:
         if chunks:
             self.client.upsert(name, points=self._points(name, chunks, vectors), wait=True)
 
+    def optimize(self, name: str) -> None:
+        """Index a collection after a bulk load (blocks): the edge engine has no background optimizer, and its
+        fresh segments are searched by brute force (bench/retrieval.py). Servers optimize by themselves; local
+        mode has nothing to optimize."""
+        if isinstance(self.client, EdgeClient):
+            self.client.optimize(name)
+
     def delete_collection(self, name: str) -> None:
         self._hybrid.pop(name, None)
         self.client.delete_collection(name)

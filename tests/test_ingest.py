@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.embedder import EmbedderInfo
-from ingest.ingestor import ingest_files, sources_for
+from ingest.ingestor import OPTIMIZING, ingest_files, sources_for
 from ingest.store import CollectionMismatchError, CollectionNotFoundError, VectorStore
 from ingest.uploads import safe_name, staged_uploads
 from tests.conftest import REPO
@@ -155,17 +155,21 @@ def test_small_files_are_embedded_in_shared_batches_yet_each_file_is_settled_on_
     for i in range(12):
         (folder / f"n{i:02}.md").write_text(f"Pier {i} serves the ferry to island number {i}.")
     events = []
-    first = ingest_files(store, Counting(), sources_for(folder), "notes", 600, 80, events.append, batch_chunks=5)
+    first = ingest_files(store, Counting(), sources_for(folder), "notes", 600, 80, events.append, batch_chunks=5,
+                         optimize_after=12)
     assert [o.status for o in first.outcomes] == ["added"] * 12 and first.total_chunks == 12
     assert calls == [5, 5, 2]  # 12 one-chunk files, flushed every 5 chunks: bounded, and not one call per file
     done = [e.files_done for e in events]
     assert done == sorted(done) and [d for d, before in zip(done[1:], done, strict=False) if d > before] == list(range(1, 13))
     assert max(e.chunks_added for e in events) == 12
+    assert [e.current for e in events[-2:]] == [OPTIMIZING, ""]  # a big enough run ends by indexing the collection
 
     (folder / "n05.md").write_text("Pier 5 is closed for repairs until spring.")
     calls.clear()
-    second = ingest_files(store, Counting(), sources_for(folder), "notes", 600, 80, batch_chunks=5)
+    events.clear()
+    second = ingest_files(store, Counting(), sources_for(folder), "notes", 600, 80, events.append, batch_chunks=5,
+                          optimize_after=12)
     assert [o.status for o in second.outcomes] == ["unchanged"] * 5 + ["added"] + ["unchanged"] * 6
-    assert calls == [1] and store.count("notes") == 12
+    assert calls == [1] and store.count("notes") == 12 and OPTIMIZING not in {e.current for e in events}
     assert top_hit(store, embedder, "Which pier is closed for repairs?", "notes").text.startswith("Pier 5 is closed")
     assert not any("island number 5" in c.text for c in store.scroll("notes"))
