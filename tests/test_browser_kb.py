@@ -57,6 +57,9 @@ def test_ingest_progress_survives_a_click_elsewhere_then_the_outcome_table_shows
     page.locator("input[type=file]").set_input_files(
         [*field_notes(30), {"name": "broken.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 cut off"}])
     expect(page.get_by_text("broken.pdf", exact=True)).to_be_visible(timeout=30_000)
+    # every upload sent and its rerun over: a click during those reruns can be lost
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=60_000)
     page.get_by_role("button", name="Ingest").click()
     bar = page.get_by_test_id("stProgress")
     expect(bar).to_contain_text(re.compile(r"\d+/31 files · \d+ chunks added"), timeout=60_000)
