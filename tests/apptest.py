@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from ui import resources
+from ui import jobs, resources
 
 
 @contextmanager
@@ -24,3 +24,12 @@ def fresh_app(timeout: float = 60) -> Iterator[AppTest]:
         except Exception:  # noqa: BLE001 - nothing was opened, or the folder is gone
             pass
         st.cache_resource.clear()
+
+
+def run_ingest(app: AppTest) -> AppTest:
+    """Click Ingest on the Knowledge base page: the run starts a background job and shows its bar; wait for the
+    job, then rerun the page (in a browser the polling fragment does that rerun)."""
+    app.button(key="kb.ingest").click().run()
+    assert not app.exception
+    assert jobs.registry().get(app.session_state["kb.job"]).done.wait(120), "the ingest job did not finish"
+    return app.run()

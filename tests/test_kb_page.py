@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from ingest import ingestor
 from ingest.embedder import EmbedderInfo
 from ingest.store import VectorStore
-from tests.apptest import fresh_app
+from tests.apptest import fresh_app, run_ingest
 from tests.conftest import REPO
 from tests.pdf import write_pdf
 from ui import jobs, resources
@@ -41,22 +41,13 @@ def table_with(app: AppTest, column: str):
     return next(d.value for d in app.dataframe if column in d.value.columns)
 
 
-def ingest(app: AppTest) -> AppTest:
-    """Click Ingest: the run starts a background job and shows its bar; wait for the job, then rerun the page
-    (in a browser the polling fragment does that rerun)."""
-    app.button(key="kb.ingest").click().run()
-    assert not app.exception
-    assert jobs.registry().get(app.session_state["kb.job"]).done.wait(120), "the ingest job did not finish"
-    return app.run()
-
-
 def test_uploading_a_good_and_a_corrupt_file_reports_each_outcome(app, tmp_path):
     open_kb(app)
     app.checkbox(key="kb.sample").uncheck()
     good = write_pdf(tmp_path / "lighthouse.pdf", ["The Quesnard lighthouse light is seen from 23 nautical miles."])
     app.file_uploader(key="kb.files").set_value([("lighthouse.pdf", good.read_bytes(), "application/pdf"),
                                                  ("../../broken.pdf", b"%PDF-1.4 truncated", "application/pdf")])
-    ingest(app)
+    run_ingest(app)
     assert "2 files: 1 added, 0 unchanged, 1 failed" in texts(app.error)
     outcomes = table_with(app, "reason")
     assert list(outcomes["file"]) == ["upload/lighthouse.pdf", "upload/broken.pdf"]  # the path was stripped
@@ -93,7 +84,7 @@ def test_a_per_config_collection_sits_beside_the_default_one(app, sample_data):
     app.selectbox(key="kb.strategy").select("markdown").run()
     assert "sample__all-minilm-l6-v2-int8__markdown-600-80" in texts(app.caption)
     app.file_uploader(key="kb.files").set_value([("sky.txt", SKY.encode(), "text/plain")])
-    ingest(app)
+    run_ingest(app)
     assert "1 added" in texts(app.success)
     table = app.dataframe[0].value
     assert list(table["name"]) == ["sample", "sample__all-minilm-l6-v2-int8__markdown-600-80"]
@@ -168,7 +159,7 @@ def test_an_error_inside_the_ingest_job_is_a_message_not_a_traceback(app, sample
     app.checkbox(key="kb.sample").uncheck()
     app.text_input(key="kb.collection").input("other")
     app.file_uploader(key="kb.files").set_value([("sky.txt", SKY.encode(), "text/plain")])
-    ingest(app)
+    run_ingest(app)
     [error] = app.error
     assert error.value.startswith("Ingest into 'other' stopped: collection 'other' was built with embedder "
                                   "another-embedder (8 dims)")

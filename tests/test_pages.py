@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from streamlit.testing.v1 import AppTest
 
 from evaluation.runstore import RunStore, SampleRow
-from tests.apptest import fresh_app
+from tests.apptest import fresh_app, run_ingest
 from tests.conftest import free_port
 from ui import resources
 
@@ -106,8 +106,7 @@ def test_knowledge_base_page_lists_collections_and_ingests_the_sample(app, sampl
     assert list(table["name"]) == ["sample"] and table["chunks"][0] > 20
     app.text_input(key="kb.collection").set_value("second")
     app.checkbox(key="kb.sample").check()
-    app.button[0].click().run()
-    assert not app.exception
+    run_ingest(app)
     assert "5 added, 0 unchanged, 0 failed" in texts(app.success)
 
 

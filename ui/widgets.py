@@ -5,14 +5,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import streamlit as st
 
 from ingest.embedder import EmbedderUnavailableError
+from evaluation.runstore import RunStore
 from ingest.store import StoreError, VectorStore
 from pipeline.answer import Answer, Citation
 from pipeline.grounding import Grounding
+from settings import Settings
 from ui import resources
 
 T = TypeVar("T")
@@ -44,6 +46,21 @@ def collection_picker(store: VectorStore, key: str) -> str | None:
     name = st.sidebar.selectbox("Collection", names, index=index, key=key)
     st.query_params["collection"] = name
     return name
+
+
+class EvalPage(NamedTuple):
+    """What the Evaluation and Tune pages both start from."""
+
+    store: VectorStore
+    runs: RunStore
+    settings: Settings
+    collection: str | None
+
+
+def eval_page_setup(namespace: str) -> EvalPage:
+    """The store, the run store, the settings and the sidebar collection picker (keyed `<namespace>.collection`)."""
+    store = store_or_stop()
+    return EvalPage(store, resources.run_store(), resources.settings(), collection_picker(store, f"{namespace}.collection"))
 
 
 def empty_knowledge_base() -> None:

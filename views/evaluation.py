@@ -21,7 +21,7 @@ from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
 from ui import charts, resources
 from ui.evalset_editor import eval_sets_section
-from ui.widgets import collection_picker, empty_knowledge_base, guarded, store_or_stop
+from ui.widgets import empty_knowledge_base, eval_page_setup, guarded
 
 st.title("Evaluation")
 st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?), answer relevancy (does the answer "
@@ -29,10 +29,7 @@ st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?
            "these two need reference answers), judged by a model separate from the answering one. Abstentions are "
            "scored as outcomes, never as NaN.")
 
-store = store_or_stop()
-runs = resources.run_store()
-base = resources.settings()
-collection = collection_picker(store, key="eval.collection")
+store, runs, base, collection = eval_page_setup("eval")
 params = st.query_params
 
 with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/play_arrow:"):

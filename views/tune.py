@@ -15,7 +15,7 @@ from evaluation.runstore import RunStore
 from evaluation.sweep import SweepError, SweepProgress, grid, run_configs
 from pipeline.llm import LLMError
 from ui import charts, jobs, resources
-from ui.widgets import KNOWN_ERRORS, collection_picker, empty_knowledge_base, guarded, store_or_stop
+from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded
 
 HEATMAP_METRICS = ["faithfulness", "answer_relevancy", "context_recall", "seconds"]
 SWEEP_ERRORS = (SweepError, JudgeUnavailableError, LLMError, *KNOWN_ERRORS)
@@ -59,10 +59,7 @@ st.title("Tune")
 st.caption("Measure a baseline, change one thing, measure again, keep what helps. A sweep runs the eval set once per "
            "chunk size × overlap × top-k; each chunking is ingested once into a collection of its own and reused.")
 
-store = store_or_stop()
-runs = resources.run_store()
-base = resources.settings()
-collection = collection_picker(store, key="tune.collection")
+store, runs, base, collection = eval_page_setup("tune")
 params = st.query_params
 
 job = jobs.current("tune.job")
