@@ -25,6 +25,7 @@ from pipeline.answer import Answer
 from pipeline.chain import answer_question, pipeline_config
 from pipeline.grounding import judge_settings
 from pipeline.llm import LLMError, make_chat_model
+from pipeline.rerank import similarity
 from settings import Settings
 
 DEFAULT_METRICS = [MetricName.FAITHFULNESS, MetricName.ANSWER_RELEVANCY, MetricName.CONTEXT_PRECISION,
@@ -190,7 +191,8 @@ def _evaluate_one(settings: Settings, item: EvalItem, idx: int, parts: Component
     return SampleRow(
         **base, answer=answer.answer, abstained=answer.abstained, abstain_reason=answer.abstain_reason,
         outcome=outcome_of(item, answer),
-        contexts=[{"id": c.id, "source": c.source, "score": c.score, "text": c.text} for c in answer.contexts],
+        contexts=[{"id": c.id, "source": c.source, "score": c.score, "similarity": similarity(c), "text": c.text}
+                  for c in answer.contexts],
         metrics=[r.model_dump(mode="json") for r in results], error=None, seconds=seconds,
     )
 

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS samples (
     abstain_reason TEXT,
     outcome TEXT,                    -- correct_answer | wrong_answer | answered | correct_abstention | false_abstention
                                      -- | hallucinated_answer | abstained | error
-    contexts TEXT,                   -- JSON list of {id, source, score, text}
+    contexts TEXT,                   -- JSON list of {id, source, score, similarity, text}
     metrics TEXT,                    -- JSON list of MetricResult
     error TEXT,
     seconds REAL,
@@ -75,8 +75,13 @@ class SampleRow(BaseModel):
 
     @property
     def top_score(self) -> float | None:
-        """The best retrieval similarity for this question: what the min-score gate compared."""
-        return max((c["score"] for c in self.contexts if c.get("score") is not None), default=None)
+        """The best question-chunk cosine for this question: what the min-score gate compared.
+
+        `score` is a rank score when fusion or a reranker ordered the chunks; rows stored before `similarity` was
+        recorded only had dense search, where the two are the same.
+        """
+        values = [c.get("similarity", c.get("score")) for c in self.contexts]
+        return max((v for v in values if v is not None), default=None)
 
 
 class RunStore:

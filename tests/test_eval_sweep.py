@@ -137,7 +137,9 @@ def test_ladder_cli_runs_steps_in_order(eval_settings, eval_set, tmp_path, capsy
 
 def test_the_bundled_ladder_is_valid_for_these_settings():
     steps = sweep.load_ladder(Path("evaluation/ladders/default.json"))
-    assert steps[0].name == "baseline" and steps[0].overrides == {}
+    assert steps[0].name == "baseline (dense)"
     configured = sweep.validate(Settings(), steps)
-    assert [s.retrieval_mode for s in configured][:2] == ["dense", "hybrid"]
+    # one change per step: dense -> hybrid -> + rerank -> + expansion -> + strict grounding
+    assert [(s.retrieval_mode, s.rerank, s.query_expansion) for s in configured][:4] == [
+        ("dense", "none", "none"), ("hybrid", "none", "none"), ("hybrid", "cheap", "none"), ("hybrid", "cheap", "multi")]
     assert configured[-1].grounding_policy == "strict"

@@ -16,6 +16,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pipeline.chain import answer_question
 from pipeline.rerank import bm25_scores
 from pipeline.retrieval import reciprocal_rank_fusion, retrieve, stored_vectors
+from settings import Settings
 
 COLONY = "What was the name of the Florida Huguenot colony?"
 OFF_TOPIC = "Where are clinical pharmacists not allowed to work with patients?"
@@ -44,7 +45,23 @@ def dense(settings, store, embedder, question: str, k: int) -> list:
     return store.search(settings.collection, embedder.embed_query(question), k)
 
 
-def test_default_is_dense_top_k_with_cosine_scores(settings, sample_store, embedder):
+@pytest.fixture
+def settings(settings):
+    """Plain dense top-k: the baseline each toggle below is compared with (the product default is hybrid + rerank)."""
+    return settings.with_overrides(retrieval_mode="dense", rerank="none")
+
+
+def test_the_default_is_hybrid_with_cheap_rerank_and_keeps_cosine_similarities(settings, sample_store, embedder):
+    default = Settings()
+    assert (default.retrieval_mode, default.rerank) == ("hybrid", "cheap")
+    config = settings.with_overrides(retrieval_mode=default.retrieval_mode, rerank=default.rerank)
+    chunks = retrieve(config, sample_store, embedder, scripted("unused"), COLONY)
+    assert len(chunks) == settings.top_k and "Fort Caroline" in chunks[0].text
+    truth = cosines(sample_store, embedder, COLONY)
+    assert all(c.similarity == pytest.approx(truth[c.id], abs=1e-4) for c in chunks)
+
+
+def test_dense_is_top_k_with_cosine_scores(settings, sample_store, embedder):
     chunks = retrieve(settings, sample_store, embedder, scripted("unused"), COLONY)
     assert [c.id for c in chunks] == [c.id for c in dense(settings, sample_store, embedder, COLONY, settings.top_k)]
     assert "Fort Caroline" in chunks[0].text

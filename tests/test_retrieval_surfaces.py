@@ -50,10 +50,13 @@ def app(settings, monkeypatch) -> Iterator[AppTest]:
 
 def test_ask_sidebar_toggles_shape_the_answer_and_are_recorded_with_it(app, sample_data):
     app.run()
-    assert app.selectbox(key="ask.retrieval.mode").value == "dense"
+    assert app.selectbox(key="ask.retrieval.mode").value == "hybrid"  # the defaults, from the settings
+    assert app.selectbox(key="ask.retrieval.rerank").value == "cheap"
     assert app.slider(key="ask.retrieval.mmr_lambda").disabled
+    app.selectbox(key="ask.retrieval.mode").set_value("mmr").run()
+    assert not app.slider(key="ask.retrieval.mmr_lambda").disabled
     app.selectbox(key="ask.retrieval.mode").set_value("hybrid")
-    app.selectbox(key="ask.retrieval.rerank").set_value("cheap").run()
+    app.selectbox(key="ask.retrieval.rerank").set_value("none").run()
     app.slider(key="ask.retrieval.fetch_k").set_value(8)
     app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
     app.button[0].click().run()
@@ -61,5 +64,5 @@ def test_ask_sidebar_toggles_shape_the_answer_and_are_recorded_with_it(app, samp
     answer = app.session_state["ask.history"][0]
     assert "Fort Caroline" in answer["answer"] and not answer["abstained"]
     assert {k: answer["config"][k] for k in ("retrieval_mode", "rerank", "fetch_k")} == {
-        "retrieval_mode": "hybrid", "rerank": "cheap", "fetch_k": 8}
+        "retrieval_mode": "hybrid", "rerank": "none", "fetch_k": 8}
     assert any("Fort Caroline" in c["text"] for c in answer["contexts"])
