@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # a claim naming a number or name found in neither the passages nor the question is not supported, whatever
     # the judge says (bench/grounding.py measures both ways)
     grounding_term_veto: bool = True
+    # one more verdict per answer: do the passages state the answer to the question (not just facts near it)?
+    grounding_answer_check: bool = True
 
     # retrieval strategy toggles (pipeline/retrieval.py, rerank.py, query_expansion.py). Default hybrid + cheap
     # rerank: hit@1 0.90 vs 0.81 for dense on 242 SQuAD questions, +0.04 s per question (bench/rerank.py)

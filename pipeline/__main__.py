@@ -81,6 +81,12 @@ def print_report(answer: Answer, streamed: bool) -> None:
             extra = f"; not in the passages: {', '.join(signal.missing_terms)}" if signal.missing_terms else ""
             why = f" ({claim.reason})" if claim.reason else ""
             print(f"  {claim.verdict:<13} {claim.claim}{why}  [similarity {signal.similarity:.2f}{extra}]")
+        if check := answer.grounding.answer_check:
+            p = f", P(supported) {check.p_supported:.2f}" if check.p_supported is not None else ""
+            why = f" ({check.reason})" if check.reason else ""
+            print(f"  {check.verdict:<13} the passages state the answer to the question{p}{why}")
+        if answer.abstain_reason == "unsupported_claims":
+            print(f"  withheld: {answer.grounding.shortfall}")
     for c in answer.citations:
         span = f": “{c.text[c.span[0]:c.span[1]]}”" if c.span else ""
         print(f"  [{c.marker}] {c.source} #{c.chunk_index} (score {c.score:.2f}){span}")

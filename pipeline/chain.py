@@ -40,6 +40,7 @@ def pipeline_config(settings: Settings) -> dict:
         "grounding_model": judge_settings(settings).llm_model,
         "grounding_threshold": settings.grounding_threshold,
         "grounding_term_veto": settings.grounding_term_veto,
+        "grounding_answer_check": settings.grounding_answer_check,
         **retrieval.retrieval_config(settings),
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,10 @@ def test_real_model_answers_a_covered_question_with_a_citation_and_abstains_on_a
     for claim in answer.grounding.claims:
         assert claim.verdict in ("supported", "not_supported"), claim.reason
         assert claim.p_supported is not None and "Fort Caroline" in claim.signal.best_sentence
+    # and the answer-level check: do the passages state the answer to the question?
+    check = answer.grounding.answer_check
+    assert check is not None and check.verdict in ("supported", "not_supported"), check.reason
+    assert check.p_supported is not None
 
     uncovered = answer_question(llm_settings, sample_store, embedder, llm, "What is the capital of Australia?")
     assert uncovered.abstained and uncovered.answer.startswith("I don't know")
@@ -50,7 +55,8 @@ def test_pipeline_cli_prints_one_json_object(llm_settings, sample_data):
     assert data["config"]["top_k"] == 3 and data["config"]["llm_model"] == "qwen2.5-0.5b"
     assert data["abstained"] is False and "gedei" in data["answer"]
     assert {"source", "chunk_id", "score", "text", "span"} <= set(data["citations"][0])
-    assert data["grounding"]["summary"].endswith("claims supported") and data["grounding"]["claims"]
+    assert re.match(r"\d+/\d+ claims supported", data["grounding"]["summary"]) and data["grounding"]["claims"]
+    assert data["grounding"]["answer_check"]["verdict"] in ("supported", "not_supported")
 
 
 def test_instructions_inside_a_document_do_not_change_the_answer(llm_settings, store, embedder, tmp_path: Path):

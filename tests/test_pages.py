@@ -48,7 +48,8 @@ def test_ask_page_shows_the_grounding_badge_marked_claims_and_highlighted_span(a
 
     def scripted(config):  # the answering model writes two claims; the judge supports only the first
         if config.llm_max_tokens == JUDGE_MAX_TOKENS:
-            return FakeListChatModel(responses=['{"verdict": "supported"}', '{"verdict": "not_supported"}'])
+            return FakeListChatModel(responses=['{"verdict": "supported"}', '{"verdict": "not_supported"}',
+                                                '{"supported": true}'])
         return FakeListChatModel(responses=["The colony was named Fort Caroline. Napoleon founded it in 1802."])
 
     monkeypatch.setattr(resources, "chat_model", scripted)
@@ -61,20 +62,22 @@ def test_ask_page_shows_the_grounding_badge_marked_claims_and_highlighted_span(a
     assert ":green[**supported**] The colony was named Fort Caroline." in shown
     assert ":red[**not supported**] Napoleon founded it in 1802." in shown
     assert "not in the passages: Napoleon, 1802" in shown
+    assert ":green[**supported**] The passages state the answer to the question." in shown
     chunks = [e.proto.body for e in app.get("html")]
     assert any("<mark>" in body and "Fort Caroline" in body.split("<mark>")[1].split("</mark>")[0] for body in chunks)
 
 
 def test_ask_page_strict_policy_withholds_the_answer(app, sample_data, monkeypatch):
     monkeypatch.setattr(resources, "chat_model", lambda config: FakeListChatModel(
-        responses=["Napoleon founded it in 1802.", '{"verdict": "not_supported"}']))
+        responses=["Napoleon founded it in 1802.", '{"verdict": "not_supported"}', '{"supported": false}']))
     app.run()
     app.sidebar.radio(key="ask.grounding").set_value("strict")
     app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
     app.button[0].click().run()
     assert not app.exception
     assert "I don't know based on the provided documents." in texts(app.warning)
-    assert "withheld (strict grounding policy): 1 of its claims lacked support" in texts(app.caption)
+    assert ("withheld (strict grounding policy): 1 of 1 claims lacked support in the passages; the passages do not "
+            "state the answer to the question.") in texts(app.caption)
     assert "Napoleon founded it in 1802." not in texts(app.success)
 
 

@@ -31,6 +31,8 @@ class RecordingLLM(FakeListChatModel):
 
 
 SUPPORTED = '{"verdict": "supported"}'
+ANSWERED = '{"supported": true}'  # the answer-level check: the passages state the answer
+NOT_ANSWERED = '{"supported": false}'
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def settings(settings):
 
 
 def test_answer_cites_the_chunks_its_markers_name(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline [1].", SUPPORTED], prompts=[])
+    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline [1].", SUPPORTED, ANSWERED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert not answer.abstained
     assert answer.answer == "The Florida colony was called Fort Caroline [1]."
@@ -83,7 +85,7 @@ def test_abstention_phrasings(raw, abstained, sample_store):
 
 
 def test_answer_without_markers_is_linked_to_the_block_that_supports_it(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED], prompts=[])
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED, ANSWERED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert len(answer.citations) == 1
     citation = answer.citations[0]
@@ -109,7 +111,7 @@ def test_empty_question_is_refused(settings, sample_store, embedder):
 
 
 def test_stream_yields_the_answer_token_by_token_then_a_grounded_answer(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED], prompts=[])
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED, ANSWERED], prompts=[])
     stream = stream_answer(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     tokens = list(stream)
     assert len(tokens) > 5 and "".join(tokens) == "The colony was named Fort Caroline."
@@ -130,7 +132,7 @@ def test_stream_yields_the_answer_token_by_token_then_a_grounded_answer(settings
 def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, sample_store, embedder):
     strict = settings.with_overrides(grounding_policy="strict")
     llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
-                                  SUPPORTED, '{"verdict": "not_supported"}'], prompts=[])
+                                  SUPPORTED, '{"verdict": "not_supported"}', ANSWERED], prompts=[])
     answer = answer_question(strict, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert answer.abstained and answer.abstain_reason == "unsupported_claims"
     assert answer.answer == ABSTAIN_PHRASE and answer.citations == []
@@ -142,7 +144,7 @@ def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, s
 
 def test_annotate_policy_keeps_the_answer_and_marks_the_unsupported_claim(settings, sample_store, embedder):
     llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
-                                  SUPPORTED, '{"verdict": "not_supported"}'], prompts=[])
+                                  SUPPORTED, '{"verdict": "not_supported"}', ANSWERED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert not answer.abstained and "Napoleon" in answer.answer
     assert [c.verdict for c in answer.grounding.claims] == ["supported", "not_supported"]
@@ -158,14 +160,36 @@ def test_policy_off_skips_the_judge_but_still_marks_citation_spans(settings, sam
 
 
 def test_a_judge_that_never_answers_json_leaves_the_claim_unchecked(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", "Sure! It is supported."], prompts=[])
+    retries = settings.grounding_retries
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline."] + ["Sure! It is supported."] * (2 * retries),
+                       prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     (claim,) = answer.grounding.claims
     assert claim.verdict == "unchecked" and "not the verdict JSON" in claim.reason
-    assert len(llm.prompts) == 1 + settings.grounding_retries  # bounded retries
-    assert answer.grounding.summary == "0/1 claims supported (1 unchecked)"
+    assert answer.grounding.answer_check.verdict == "unchecked"
+    assert len(llm.prompts) == 1 + 2 * retries  # bounded retries, for the claim and for the answer check
+    summary = "0/1 claims supported (1 unchecked); whether they answer the question is unchecked"
+    assert answer.grounding.summary == summary
     data = answer.cli_json()["grounding"]
-    assert data["summary"] == "0/1 claims supported (1 unchecked)" and data["claims"][0]["verdict"] == "unchecked"
+    assert data["summary"] == summary and data["claims"][0]["verdict"] == "unchecked"
+
+
+def test_strict_policy_withholds_supported_claims_that_do_not_answer_the_question(settings, sample_store, embedder):
+    # SQuAD 2.0's near misses: the claim is true of the passage, but the passage does not answer the question
+    strict = settings.with_overrides(grounding_policy="strict")
+    llm = RecordingLLM(responses=["Fort Caroline was built by the Huguenots.", SUPPORTED, NOT_ANSWERED], prompts=[])
+    answer = answer_question(strict, sample_store, embedder, llm, "In what year was Fort Coligny built?")
+    assert answer.abstained and answer.abstain_reason == "unsupported_claims"
+    assert answer.grounding.summary == "1/1 claims supported; the passages may not answer the question"
+    assert answer.grounding.shortfall == "the passages do not state the answer to the question"
+    # the answer check saw the question and the whole answer
+    assert "Question: In what year was Fort Coligny built?" in llm.prompts[2]
+    assert "Proposed answer: Fort Caroline was built by the Huguenots." in llm.prompts[2]
+
+    off = strict.with_overrides(grounding_answer_check=False)
+    llm = RecordingLLM(responses=["Fort Caroline was built by the Huguenots.", SUPPORTED], prompts=[])
+    answer = answer_question(off, sample_store, embedder, llm, "In what year was Fort Coligny built?")
+    assert not answer.abstained and answer.grounding.answer_check is None and len(llm.prompts) == 2
 
 
 class NoStreamLLM(FakeListChatModel):
@@ -176,7 +200,7 @@ class NoStreamLLM(FakeListChatModel):
 
 
 def test_an_endpoint_that_streams_nothing_is_asked_again_without_streaming(settings, sample_store, embedder):
-    llm = NoStreamLLM(responses=["The colony was named Fort Caroline.", SUPPORTED])
+    llm = NoStreamLLM(responses=["The colony was named Fort Caroline.", SUPPORTED, ANSWERED])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert answer.answer == "The colony was named Fort Caroline." and not answer.abstained
     assert answer.grounding.summary == "1/1 claims supported"

@@ -14,6 +14,7 @@ from evaluation.runstore import RunStore
 from ingest.store import StoreError, VectorStore
 from pipeline.answer import Answer, Citation
 from pipeline.grounding import Grounding
+from pipeline.retrieval import best_similarity
 from settings import Settings
 from ui import resources
 
@@ -92,6 +93,8 @@ def _markdown_safe(text: str) -> str:
 def grounding_badge(grounding: Grounding) -> None:
     if grounding.fully_supported:
         colour = "green"
+    elif not grounding.answers_question and grounding.answer_check.verdict == "not_supported":
+        colour = "red"
     elif not grounding.count("not_supported"):
         colour = "gray"  # nothing refuted, but some claims could not be checked
     else:
@@ -114,6 +117,12 @@ def show_claims(grounding: Grounding) -> None:
         if claim.reason:
             cheap += f" · {claim.reason}"
         st.markdown(f"{icon} :{colour}[**{label}**] {_markdown_safe(claim.claim)}  \n:gray[{_markdown_safe(cheap)}]")
+    if check := grounding.answer_check:
+        icon, colour, label = VERDICT_LOOK[check.verdict]
+        detail = " · ".join(x for x in (f"P(supported) {check.p_supported:.2f}" if check.p_supported is not None
+                                        else "", check.reason or "") if x)
+        st.markdown(f"{icon} :{colour}[**{label}**] The passages state the answer to the question."
+                    + (f"  \n:gray[{_markdown_safe(detail)}]" if detail else ""))
 
 
 def show_citation(c: Citation) -> None:
@@ -124,15 +133,14 @@ def show_citation(c: Citation) -> None:
 def show_answer(answer: Answer) -> None:
     grounding = answer.grounding
     if answer.abstained:
-        best = answer.contexts[0].score if answer.contexts else 0.0
+        best = best_similarity(answer.contexts) or 0.0
         why = {
             "low_retrieval_score": f"No passage is close enough to the question (best match {best:.2f}, threshold "
                                    f"{answer.config['min_score']:.2f}), so the model was not asked.",
             "model_abstained": "The model found no answer in the retrieved passages.",
             "empty_answer": "The model returned an empty answer.",
             "unsupported_claims": "The draft answer was withheld (strict grounding policy): "
-                                  f"{len(grounding.lacking_support()) if grounding else 0} of its claims lacked "
-                                  "support in the passages.",
+                                  f"{grounding.shortfall if grounding else 'it was not confirmed'}.",
         }[answer.abstain_reason or "model_abstained"]
         st.warning(answer.answer, icon=":material/help:")
         st.caption(why)
