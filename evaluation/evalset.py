@@ -7,13 +7,13 @@ person's own sets under `<data_dir>/evalsets/` (saved from the editor or generat
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from ingest.loaders import LoadError, jsonl_records
 from settings import Settings
 
 EVALSETS = "evalsets"  # folder under the data dir
@@ -63,17 +63,10 @@ def read_rows(path: Path) -> list[dict]:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as fh:
             return list(csv.DictReader(fh))
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalSetError(f"{path.name} line {lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise EvalSetError(f"{path.name} line {lineno}: expected an object with a 'question' field")
-            rows.append(row)
-    return rows
+    try:
+        return jsonl_records(path.read_text(encoding="utf-8"), path.name)
+    except LoadError as exc:
+        raise EvalSetError(str(exc)) from exc
 
 
 def validate_rows(rows: list[dict]) -> tuple[list[EvalItem], dict[int, str]]:

@@ -87,6 +87,22 @@ def _row_document(record: dict, name: str, number: int) -> LoadedDocument | None
     return LoadedDocument(source=f"{name}#row{number}", title=title, text=text)
 
 
+def jsonl_records(text: str, name: str) -> list[dict]:
+    """The objects of a JSON Lines text (blank lines skipped); a bad line is a LoadError naming its number."""
+    records = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LoadError(f"{name}: line {line_no} is not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise LoadError(f"{name}: line {line_no} is not a JSON object")
+        records.append(record)
+    return records
+
+
 def _rows(data: bytes, name: str, suffix: str) -> list[LoadedDocument]:
     text = _decode(data, name)
     if suffix == ".csv":
@@ -95,17 +111,7 @@ def _rows(data: bytes, name: str, suffix: str) -> list[LoadedDocument]:
         except csv.Error as exc:
             raise LoadError(f"{name}: not a readable CSV file ({exc})") from exc
     else:
-        records = []
-        for line_no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise LoadError(f"{name}: line {line_no} is not valid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise LoadError(f"{name}: line {line_no} is not a JSON object")
-            records.append(record)
+        records = jsonl_records(text, name)
     docs = [doc for number, record in enumerate(records, start=1) if (doc := _row_document(record, name, number))]
     if not docs:
         raise LoadError(f"{name}: no extractable text (no row has a non-empty value)")

@@ -147,6 +147,10 @@ def test_export_csv_json_and_finetuning_jsonl(eval_settings, eval_set, capsys, t
 def test_cli_refuses_invalid_input_with_a_nonzero_exit(eval_settings, tmp_path, capsys):
     assert cli.main(["run", "--set", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "What is the Aare?"}\n{"question": "unterminated\n', encoding="utf-8")
+    assert cli.main(["run", "--set", str(broken)]) == 2
+    assert "broken.jsonl: line 2 is not valid JSON" in capsys.readouterr().err
     assert cli.main(["export", "no-such-run"]) == 2
     assert cli.main(["sweep", "--set", "samples/eval/sample.jsonl", "--chunk-sizes", "50", "--chunk-overlaps", "80",
                      "--top-ks", "2"]) == 2
