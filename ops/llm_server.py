@@ -86,6 +86,24 @@ def terminate(pid: int, wait_s: float = 10.0) -> None:
             time.sleep(0.2)
 
 
+def llama_server_on(port: int) -> int | None:
+    """The pid of a llama_cpp.server whose config listens on `port` (Linux /proc; None elsewhere or if none).
+
+    Such a server answers nothing, not even /models, while it generates: a busy one looks dead over HTTP.
+    """
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if "llama_cpp.server" not in args or "--config_file" not in args:
+                continue
+            config = proc / "cwd" / args[args.index("--config_file") + 1]
+            if json.loads(config.read_text()).get("port") == port:
+                return int(proc.name)
+        except (OSError, ValueError, IndexError, AttributeError):
+            continue
+    return None
+
+
 def start(settings: Settings, aliases: list[str] | None = None, port: int | None = None, workdir: Path | None = None,
           wait_s: float = 120.0) -> tuple[subprocess.Popen | None, str]:
     """Start a server (or reuse one that answers) and return (process or None if reused, base_url)."""
@@ -93,7 +111,7 @@ def start(settings: Settings, aliases: list[str] | None = None, port: int | None
     host, port = url.hostname or "127.0.0.1", port or url.port or 8766
     base_url = f"http://{host}:{port}/v1"
     if port_open(base_url):  # a running server may be busy generating: wait for it rather than start a second
-        if wait_until_serving(base_url, wait_s):
+        if wait_until_serving(base_url, wait_s) or llama_server_on(port):
             return None, base_url
         raise LLMServerError(f"port {port} is taken by a process that does not answer as an OpenAI-compatible server")
     workdir = workdir or settings.data_dir / "llm"
