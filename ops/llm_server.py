@@ -111,7 +111,7 @@ def start(settings: Settings, aliases: list[str] | None = None, port: int | None
     host, port = url.hostname or "127.0.0.1", port or url.port or 8766
     base_url = f"http://{host}:{port}/v1"
     if port_open(base_url):  # a running server may be busy generating: wait for it rather than start a second
-        if wait_until_serving(base_url, wait_s) or llama_server_on(port):
+        if llama_server_on(port) or wait_until_serving(base_url, wait_s):
             return None, base_url
         raise LLMServerError(f"port {port} is taken by a process that does not answer as an OpenAI-compatible server")
     workdir = workdir or settings.data_dir / "llm"
