@@ -68,8 +68,8 @@ class Settings(BaseSettings):
 
     # grounding check (pipeline/grounding.py): per-claim verdicts after every answer
     grounding_policy: Literal["annotate", "strict", "off"] = "annotate"
-    # the judge: the 1.5B, because the 0.5B judge flagged no hallucinated HaluEval answer (bench/grounding.py);
-    # "" = the answering model. Cut at P(supported) >= 0.4 (RECIPES: the 1.5B's P(true) sits in 0.3-0.5)
+    # the judge: the 1.5B (the answer-level check RECIPES measured used it; on HaluEval both judges add little
+    # beyond the term veto, bench/grounding.py). "" = the answering model. Cut at P(supported) >= 0.4
     grounding_model: str = "qwen2.5-1.5b"
     grounding_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
     grounding_retries: int = Field(default=2, ge=1, le=5)
