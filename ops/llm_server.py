@@ -86,22 +86,39 @@ def terminate(pid: int, wait_s: float = 10.0) -> None:
             time.sleep(0.2)
 
 
-def llama_server_on(port: int) -> int | None:
-    """The pid of a llama_cpp.server whose config listens on `port` (Linux /proc; None elsewhere or if none).
+def _llama_server_config(port: int) -> tuple[int, dict] | None:
+    """(pid, config) of a llama_cpp.server whose config listens on `port` (Linux /proc; None elsewhere or if none).
 
     Such a server answers nothing, not even /models, while it generates: a busy one looks dead over HTTP.
     """
-    for proc in Path("/proc").glob("[0-9]*"):
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        proc = Path("/proc", pid)
         try:
             args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
             if "llama_cpp.server" not in args or "--config_file" not in args:
                 continue
-            config = proc / "cwd" / args[args.index("--config_file") + 1]
-            if json.loads(config.read_text()).get("port") == port:
-                return int(proc.name)
+            config = json.loads((proc / "cwd" / args[args.index("--config_file") + 1]).read_text())
+            if config.get("port") == port:
+                return int(pid), config
         except (OSError, ValueError, IndexError, AttributeError):
             continue
     return None
+
+
+def llama_server_on(port: int) -> int | None:
+    """The pid of the llama_cpp.server listening on `port`, busy or not."""
+    found = _llama_server_config(port)
+    return found[0] if found else None
+
+
+def llama_server_models(port: int) -> set[str]:
+    """The model aliases that server was configured with (empty when there is none)."""
+    found = _llama_server_config(port)
+    return {m.get("model_alias") for m in found[1].get("models", [])} - {None} if found else set()
 
 
 def start(settings: Settings, aliases: list[str] | None = None, port: int | None = None, workdir: Path | None = None,

@@ -107,7 +107,8 @@ def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     base = Settings(openai_base_url=f"http://127.0.0.1:{LOCAL_LLM_PORT}/v1")
     if llm_server.port_open(base.openai_base_url):  # busy servers do not answer /models at once: wait
-        served = llm_server.wait_until_serving(base.openai_base_url, 600)
+        served = (llm_server.llama_server_models(LOCAL_LLM_PORT)  # ours, perhaps too busy to answer /models
+                  or llm_server.wait_until_serving(base.openai_base_url, 600))
         if not {ANSWER_MODEL, JUDGE_MODEL} <= served:
             pytest.fail(f"port {LOCAL_LLM_PORT} is taken by a server without {ANSWER_MODEL} and {JUDGE_MODEL}")
         yield base.openai_base_url

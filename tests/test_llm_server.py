@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,17 +26,24 @@ def silent_port():
 
 def _fake_llama_server(config: Path) -> subprocess.Popen:
     """A process whose command line is the bundled server's (it only sleeps)."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "llama_cpp.server",
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "llama_cpp.server",
                              "--config_file", str(config)])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while b"llama_cpp.server" not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)  # /proc shows an empty command line for a moment after the spawn
+    return proc
 
 
 def test_a_busy_llama_server_on_the_port_is_reused_not_an_error(silent_port, tmp_path):
     config = tmp_path / "server.json"
-    config.write_text(json.dumps({"host": "127.0.0.1", "port": silent_port, "models": []}))
+    config.write_text(json.dumps({"host": "127.0.0.1", "port": silent_port,
+                                  "models": [{"model_alias": "qwen2.5-0.5b"}, {"model_alias": "qwen2.5-1.5b"}]}))
     settings = Settings(openai_base_url=f"http://127.0.0.1:{silent_port}/v1", data_dir=tmp_path / "data")
     proc = _fake_llama_server(config)
     try:
         assert llm_server.llama_server_on(silent_port) == proc.pid
+        assert llm_server.llama_server_models(silent_port) == {"qwen2.5-0.5b", "qwen2.5-1.5b"}
         assert llm_server.start(settings, wait_s=1) == (None, f"http://127.0.0.1:{silent_port}/v1")
     finally:
         proc.kill()
