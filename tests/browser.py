@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import REPO, free_port
 
@@ -59,3 +60,21 @@ def chromium_page(height: int = 900) -> Iterator[Page]:
             yield browser.new_page(viewport={"width": 1280, "height": height})
         finally:
             browser.close()
+
+
+def choose(page: Page, selectbox_label: str, option: str, tries: int = 4) -> None:
+    """Pick `option` in the Streamlit selectbox showing `selectbox_label`.
+
+    A rerun that lands while the list is open closes it (seen on a loaded machine), so open it again until the
+    option shows.
+    """
+    box, item = page.get_by_test_id("stSelectbox").filter(has_text=selectbox_label), page.get_by_role("option", name=option)
+    for attempt in range(tries):
+        box.click()
+        try:
+            item.wait_for(state="visible", timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == tries - 1:
+                raise
+    item.click()

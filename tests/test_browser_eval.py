@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import ARTIFACTS, running_dashboard
+from tests.browser import ARTIFACTS, choose, running_dashboard
 from tests.test_eval_pages import store_runs
 
 pytestmark = [pytest.mark.browser]
@@ -26,8 +26,7 @@ def test_open_a_stored_run_and_drill_into_a_question(dashboard_with_runs, page: 
     page.goto(f"{url}/evaluation?run={ids['before']}")
     expect(page.get_by_role("heading", name="Evaluation")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("2 of 3 scored").first).to_be_visible(timeout=60_000)
-    page.get_by_test_id("stSelectbox").filter(has_text="Inspect question").click()
-    page.get_by_role("option", name="Q2 · What is the major tributary for the Rhine?").click()
+    choose(page, "Inspect question", "Q2 · What is the major tributary for the Rhine?")
     drill = page.locator(".st-key-eval-drilldown")
     expect(drill).to_contain_text("retrieval miss", timeout=30_000)
     expect(drill).to_contain_text("The Aare joins at Basel in 1564.")
