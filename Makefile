@@ -46,6 +46,7 @@ test: setup browser
 bench: setup
 	$(PY) bench/ingest.py
 	$(PY) bench/retrieval.py
+	$(PY) bench/ingest_memory.py
 
 clean:
 	rm -rf data tests/artifacts
