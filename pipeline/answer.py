@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from ingest.store import StoredChunk
 from pipeline.grounding import Grounding
 from pipeline.prompt import ABSTAIN_PHRASE, is_abstention
+from pipeline.rerank import similarity
 
 AbstainReason = Literal["low_retrieval_score", "model_abstained", "empty_answer", "unsupported_claims"]
 
@@ -23,7 +24,7 @@ class Citation(BaseModel):
     chunk_index: int
     start: int
     end: int
-    score: float
+    score: float  # the question-chunk cosine (what the gate compares), whatever ordered the chunks
     text: str
     cited: bool  # False when no answer sentence could be linked to a block: all context is listed instead
     linked_by: Literal["marker", "overlap", "none"]
@@ -85,7 +86,7 @@ def link_sentences(answer: str, chunks: list[StoredChunk]) -> list[int]:
 
 def _citation(marker: int, chunk: StoredChunk, linked_by: Literal["marker", "overlap", "none"]) -> Citation:
     return Citation(marker=marker, chunk_id=chunk.id, source=chunk.source, chunk_index=chunk.chunk_index,
-                    start=chunk.start, end=chunk.end, score=chunk.score, text=chunk.text,
+                    start=chunk.start, end=chunk.end, score=similarity(chunk), text=chunk.text,
                     cited=linked_by != "none", linked_by=linked_by)
 
 
