@@ -59,6 +59,10 @@ def test_the_default_is_hybrid_with_cheap_rerank_and_keeps_cosine_similarities(s
     assert len(chunks) == settings.top_k and "Fort Caroline" in chunks[0].text
     truth = cosines(sample_store, embedder, COLONY)
     assert all(c.similarity == pytest.approx(truth[c.id], abs=1e-4) for c in chunks)
+    # and the citations a user sees carry that cosine, not the reranker's score
+    answer = answer_question(config.with_overrides(grounding_policy="off"), sample_store, embedder,
+                             scripted("The colony was named Fort Caroline [1]."), COLONY)
+    assert answer.citations[0].score == pytest.approx(truth[answer.citations[0].chunk_id], abs=1e-4)
 
 
 def test_dense_is_top_k_with_cosine_scores(settings, sample_store, embedder):
