@@ -21,12 +21,15 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from tqdm import tqdm  # noqa: E402
+
 from ingest.embedder import embedder_info, make_embedder  # noqa: E402
 from ingest.ingestor import ingest_configured, sources_for  # noqa: E402
 from ingest.store import VectorStore, open_client  # noqa: E402
 from pipeline.answer import Answer  # noqa: E402
 from pipeline.chain import answer_question  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
+from pipeline.retrieval import best_similarity  # noqa: E402
 from settings import Settings  # noqa: E402
 
 SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad2"
@@ -49,12 +52,26 @@ def share(hits: int, total: int) -> str:
     return f"{hits}/{total} ({hits / total:.0%})" if total else "0/0"
 
 
-def run_model(settings: Settings, store: VectorStore, embedder, model: str, questions: list[dict]) -> dict:  # noqa: ANN001
+def record(q: dict, a: Answer) -> dict:
+    """One question's outcome with the numbers a threshold could be placed on (gate cosine, judge probabilities)."""
+    g = a.grounding
+    return {"id": q["id"], "answerable": q["answerable"], "abstained": a.abstained, "reason": a.abstain_reason,
+            "answer": a.answer, "best_similarity": best_similarity(a.contexts),
+            "answer_check_p": g.answer_check.p_supported if g and g.answer_check else None,
+            "min_claim_p": min((c.p_supported for c in g.claims if c.p_supported is not None), default=None) if g else None,
+            "correct": correct(a, q["answers"]) if q["answerable"] else None}
+
+
+def run_model(settings: Settings, store: VectorStore, embedder, model: str, questions: list[dict],  # noqa: ANN001
+              out: Path | None = None) -> dict:
     config = settings.with_overrides(llm_model=model, grounding_policy="annotate")
     llm = make_chat_model(config)
     answers, started = [], time.perf_counter()
-    for q in questions:
+    for q in tqdm(questions, desc=model, unit="question"):
         answers.append(answer_question(config, store, embedder, llm, q["question"]))
+        if out:
+            with out.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"model": model, **record(q, answers[-1])}) + "\n")
     seconds = (time.perf_counter() - started) / len(questions)
     kept = [not a.abstained and (a.grounding is None or a.grounding.fully_supported) for a in answers]
     unans = [i for i, q in enumerate(questions) if not q["answerable"]]
@@ -79,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None, help="answering models (default: the configured one)")
     parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of qa.jsonl)")
+    parser.add_argument("--out", type=Path, help="append one JSON line per question (gate cosine, judge P values)")
     args = parser.parse_args(argv)
     questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()][: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"retrieval {settings.top_k} chunks, min similarity {settings.min_score}")
             if report.failed:
                 print(f"warning: {len(report.failed)} paragraphs failed to ingest", file=sys.stderr)
-            results = [run_model(settings, store, embedder, m, questions) for m in args.models or [settings.llm_model]]
+            results = [run_model(settings, store, embedder, m, questions, args.out)
+                       for m in args.models or [settings.llm_model]]
         finally:
             client.close()
     print("summary: " + "; ".join(
