@@ -19,7 +19,7 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration
 
-from evaluation.sqlite import transaction
+from evaluation.sqlite import create, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS judge (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,9 +36,7 @@ class ResultCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with transaction(self.path) as conn:
-            conn.executescript(SCHEMA)
+        create(path, SCHEMA)
 
     def get(self, table: str, key: str) -> str | None:
         with transaction(self.path) as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from evaluation.sqlite import transaction
+from evaluation.sqlite import create, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -87,9 +87,7 @@ class SampleRow(BaseModel):
 class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with transaction(self.path) as conn:
-            conn.executescript(SCHEMA)
+        create(path, SCHEMA)
 
     def create_run(self, eval_set: str, n_items: int, config: dict) -> str:
         run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

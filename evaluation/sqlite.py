@@ -21,3 +21,10 @@ def transaction(path: Path) -> Iterator[sqlite3.Connection]:
             yield conn
     finally:
         conn.close()
+
+
+def create(path: Path, schema: str) -> None:
+    """The database file and its tables, if missing (the folder too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with transaction(path) as conn:
+        conn.executescript(schema)
