@@ -79,7 +79,8 @@ def run_model(settings: Settings, model: str, rows: list[dict], embedder) -> dic
     print(f"{model}: {len(rows)} answers ({len(rows) // 2} questions), {seconds:.1f} s per answer, "
           f"{unchecked} with an unchecked claim, threshold {config.grounding_threshold}")
     used = scores([not g.fully_supported for g in results], truth)
-    print(line("pipeline verdict" + (" (P cut + term veto)" if config.grounding_term_veto else " (P cut)"), used))
+    parts = ["P cut"] + ["term veto"] * config.grounding_term_veto + ["answer check"] * config.grounding_answer_check
+    print(line(f"pipeline verdict ({' + '.join(parts)})", used))
     print(line("P(supported) cut alone", scores([any(_p_flags(c, config.grounding_threshold) for c in g.claims)
                                                    for g in results], truth)))
     print(line("plain JSON verdict", scores([any(c.judge_said == "not_supported" for c in g.claims) for g in results], truth)))
