@@ -7,13 +7,18 @@ person's own sets under `<data_dir>/evalsets/` (saved from the editor or generat
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, ValidationError, field_validator
 
 from ingest.loaders import LoadError, jsonl_records
+from ingest.uploads import safe_name
 from settings import Settings
 
 EVALSETS = "evalsets"  # folder under the data dir
@@ -28,6 +33,11 @@ class EvalSetError(ValueError):
 
 class EvalSetExistsError(EvalSetError):
     """Saving would replace an existing set, and replacing was not asked for."""
+
+
+class KeptUpload(NamedTuple):
+    path: Path  # where the upload is now
+    taken: Path | None  # a different set that already had the upload's name, left as it was
 
 
 class EvalItem(BaseModel):
@@ -110,12 +120,45 @@ def save_eval_set(items: list[EvalItem], path: Path, *, overwrite: bool = False)
     if not items:
         raise EvalSetError("the set has no questions: add at least one row before saving")
     if path.exists() and not overwrite:
-        raise EvalSetExistsError(f"{path} already exists: choose another name, or allow overwriting it")
+        free = next(p for p in _same_name_paths(path) if not p.exists())
+        raise EvalSetExistsError(f"{path} already exists: choose another name (e.g. {free.stem}), or allow "
+                                 "overwriting it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("".join(item.model_dump_json(exclude_none=True) + "\n" for item in items), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def _same_name_paths(path: Path) -> Iterator[Path]:
+    """name.jsonl, then name-2.jsonl, name-3.jsonl…: where a set goes when its name is taken."""
+    yield path
+    for n in itertools.count(2):
+        yield path.with_name(f"{path.stem}-{n}{path.suffix}")
+
+
+def keep_upload(settings: Settings, name: str, data: bytes) -> KeptUpload:
+    """Keep an uploaded set under `<data_dir>/evalsets/` so runs can name it, without ever replacing a saved set.
+
+    The browser's file name is sanitised, never used as a path. When a different set already has that name, the
+    upload gets the first free name-2, name-3…; a set with the same bytes is reused, so an upload kept on every
+    rerun of the page is stored once. An unreadable upload raises `EvalSetError` and is not kept.
+    """
+    clean = safe_name(name)
+    with tempfile.TemporaryDirectory() as tmp:  # checked under its own name, so errors name the person's file
+        probe = Path(tmp) / clean
+        probe.write_bytes(data)
+        load_eval_set(probe)
+    wanted = settings.data_dir / EVALSETS / clean
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for path in _same_name_paths(wanted):
+        try:
+            with path.open("xb") as fh:  # exclusive create: never over a file, even one written meanwhile
+                fh.write(data)
+        except FileExistsError:
+            if path.read_bytes() != data:
+                continue
+        return KeptUpload(path, None if path == wanted else wanted)
 
 
 def available_sets(settings: Settings, squad: Path = SQUAD_SAMPLE) -> dict[str, Path]:

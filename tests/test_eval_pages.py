@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from evaluation import sweep
+from evaluation.evalset import EvalItem, save_eval_set, saved_set_path
 from evaluation.runstore import RunStore, SampleRow
 from evaluation.export import group_table
 from settings import Settings
@@ -123,6 +124,40 @@ def test_evaluation_page_shows_a_run_its_abstention_matrix_and_a_drilldown(app, 
     scores = frame(app, "status")
     assert list(scores["status"]) == ["scored"] * 4
     assert any("kb/rhine.md" in e.label for e in app.expander)
+
+
+def test_an_upload_named_like_a_saved_set_never_replaces_it(app, eval_settings):
+    mine = save_eval_set([EvalItem(id="1", question="Where does the Rhine rise?")], saved_set_path(eval_settings, "mine"))
+    before = mine.read_bytes()
+    upload = (b'{"question": "What was the name of the Florida Huguenot colony?", "reference": "Fort Caroline", '
+              b'"answerable": true}\n')
+    app.run()
+    app.switch_page("views/evaluation.py").run()
+    app.file_uploader(key="eval.upload").set_value(("mine.jsonl", upload, "application/octet-stream")).run()
+    assert not app.exception
+    kept = mine.with_name("mine-2.jsonl")
+    assert mine.read_bytes() == before and kept.read_bytes() == upload
+    warning = texts(app.warning)
+    assert "A different set named `mine.jsonl` is already saved; it is left as it was" in warning
+    assert "this upload is kept as `mine-2.jsonl`" in warning
+
+    app.button(key="eval.run").click().run()  # runs the upload, and the rerun keeps no second copy
+    assert not app.exception
+    [run] = RunStore(eval_settings.runs_db).runs()
+    assert (run.eval_set, run.n_items) == ("mine-2.jsonl", 1)
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["mine-2.jsonl", "mine.jsonl"]
+    assert mine.read_bytes() == before
+
+
+def test_an_unreadable_upload_is_refused_and_not_kept(app, sample_data):
+    app.run()
+    app.switch_page("views/evaluation.py").run()
+    app.file_uploader(key="eval.upload").set_value(("../../bad.jsonl", b'{"reference": "no question"}\n',
+                                                    "application/octet-stream")).run()
+    assert not app.exception
+    assert "This upload cannot be used: bad.jsonl has 1 invalid rows" in texts(app.error)
+    assert app.button(key="eval.run").disabled
+    assert not (sample_data.data_dir / "evalsets").exists()
 
 
 def test_evaluation_page_filters_compare_and_flips(app, sample_data):

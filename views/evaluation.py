@@ -7,18 +7,19 @@ Every view is in the URL (run, compare, outcome/label filters, the question dril
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from evaluation.aggregate import abstention_report, aggregate, failure_label, metric_status, outcome_counts
 from evaluation.cache import default_cache
-from evaluation.evalset import EvalSetError, available_sets, load_eval_set
+from evaluation.evalset import EvalSetError, KeptUpload, available_sets, keep_upload, load_eval_set
 from evaluation.export import finetune_jsonl, flipped, run_json, run_means, sample_table
 from evaluation.metrics import NEEDS_REFERENCE, Judge, JudgeUnavailableError
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
+from settings import Settings
 from ui import charts, resources
 from ui.evalset_editor import eval_sets_section
 from ui.widgets import empty_knowledge_base, eval_page_setup, guarded
@@ -31,6 +32,24 @@ st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?
 
 store, runs, base, collection = eval_page_setup("eval")
 params = st.query_params
+
+
+def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUpload | None:
+    """Keep an uploaded set beside the saved ones (never over one) and say where; None when there is none to run."""
+    if upload is None:
+        return None
+    try:
+        kept = keep_upload(settings, upload.name, upload.getvalue())
+    except EvalSetError as exc:
+        st.error(f"This upload cannot be used: {exc}", icon=":material/error:")
+        return None
+    if kept.taken:
+        st.warning(f"A different set named `{kept.taken.name}` is already saved; it is left as it was, and this upload "
+                   f"is kept as `{kept.path.name}`.", icon=":material/file_copy:")
+    else:
+        st.caption(f"Kept as {kept.path}; it is also listed under **Eval sets** below.")
+    return kept
+
 
 with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/play_arrow:"):
     if collection is None:
@@ -45,18 +64,14 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
                                   "**Eval sets** below")
         upload = st.file_uploader("…or upload one (.jsonl or .csv with a 'question' column, optional 'reference' and "
                                   "'answerable')", type=["jsonl", "csv"], key="eval.upload")
+        kept = keep_uploaded_set(base, upload)
         cols = st.columns(3)
         top_k = cols[0].slider("top-k", 1, 10, base.top_k, key="eval.top_k")
         limit = cols[1].number_input("Questions (0 = all)", 0, 10_000, 0, key="eval.limit")
         repeats = cols[2].number_input("Judge each sample r times", 1, 5, 1, key="eval.repeats",
                                        help="r > 1 reports a 95 % interval of each metric's mean")
-        if st.button("Run evaluation", type="primary", key="eval.run"):
-            if upload is not None:
-                path = base.data_dir / "evalsets" / Path(upload.name).name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(upload.getvalue())
-            else:
-                path = sets[chosen_set]
+        if st.button("Run evaluation", type="primary", key="eval.run", disabled=upload is not None and kept is None):
+            path = kept.path if kept else sets[chosen_set]
             try:
                 items = load_eval_set(path)[: int(limit) or None]
             except EvalSetError as exc:
