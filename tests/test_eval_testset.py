@@ -14,8 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from evaluation import __main__ as cli
-from evaluation.evalset import (EvalItem, EvalSetError, EvalSetExistsError, available_sets, load_eval_set,
-                                save_eval_set, saved_set_path, validate_rows)
+from evaluation.evalset import (EvalItem, EvalSetError, EvalSetExistsError, KeptUpload, available_sets, keep_upload,
+                                load_eval_set, save_eval_set, saved_set_path, validate_rows)
 from evaluation.metrics import JudgeUnavailableError
 from evaluation.runstore import RunStore
 from evaluation.testset import (GenerationError, JudgeTooWeakError, Passage, generate_eval_set, passages_from_folder,
@@ -119,13 +119,26 @@ def test_saving_never_replaces_a_set_silently_and_names_are_checked(settings):
     items = [EvalItem(id="1", question="Where does the Rhine rise?", reference="in the Swiss Alps", answerable=True)]
     path = save_eval_set(items, saved_set_path(settings, "mine"))
     assert path == settings.data_dir / "evalsets" / "mine.jsonl" and load_eval_set(path) == items
-    with pytest.raises(EvalSetExistsError):
+    with pytest.raises(EvalSetExistsError, match=r"choose another name \(e.g. mine-2\)"):
         save_eval_set(items, path)
     save_eval_set(items * 2, path, overwrite=True)
     assert len(load_eval_set(path)) == 2
     with pytest.raises(EvalSetError, match="not a usable name"):
         saved_set_path(settings, "../escape")
     assert available_sets(settings)["Saved: mine.jsonl"] == path
+
+
+def test_uploads_are_kept_under_a_clean_name_and_never_over_another_set(settings):
+    data = b'{"question": "Where does the Rhine rise?"}\n'
+    kept = keep_upload(settings, "../../../etc/mine.jsonl", data)  # a browser's name is never a path
+    assert kept == KeptUpload(settings.data_dir / "evalsets" / "mine.jsonl", None)
+    assert keep_upload(settings, "mine.jsonl", data) == kept  # the same bytes again: stored once
+    other = keep_upload(settings, "mine.jsonl", data * 2)
+    assert other == KeptUpload(kept.path.with_name("mine-2.jsonl"), kept.path)
+    assert kept.path.read_bytes() == data and other.path.read_bytes() == data * 2
+    with pytest.raises(EvalSetError, match="use a .jsonl or .csv file"):
+        keep_upload(settings, "notes.txt", data)
+    assert sorted(p.name for p in kept.path.parent.iterdir()) == ["mine-2.jsonl", "mine.jsonl"]
 
 
 def test_cli_generates_a_set_that_evaluation_runs(gen_settings, sample_data, judge, capsys, monkeypatch):
@@ -210,8 +223,13 @@ def test_an_edited_sample_is_saved_under_a_new_name_but_not_over_an_existing_one
     app.selectbox(key="evalsets.pick").select("Bundled sample").run()
     app.text_input(key="evalsets.name.Bundled sample").input("first-five").run()
     app.button(key="evalsets.save").click().run()
-    assert "already exists" in _texts(app.error)
+    assert "already exists: choose another name (e.g. first-five-2), or allow overwriting it" in _texts(app.error)
     assert len(load_eval_set(sample_data.data_dir / "evalsets" / "first-five.jsonl")) == 5
+
+    app.checkbox(key="evalsets.overwrite").check().run()
+    app.button(key="evalsets.save").click().run()
+    assert len(load_eval_set(sample_data.data_dir / "evalsets" / "first-five.jsonl")) == 20
+    assert not app.checkbox(key="evalsets.overwrite").value  # one tick, one replacement
 
 
 def test_generating_from_the_page_saves_an_editable_set(app, sample_data):

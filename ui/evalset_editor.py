@@ -20,8 +20,8 @@ from settings import Settings
 from ui.widgets import empty_knowledge_base
 
 NEW = "New empty set"
-PICK, EDITOR, LOADED, NEXT, FLASH = ("evalsets.pick", "evalsets.editor", "evalsets.loaded", "evalsets.next",
-                                     "evalsets.flash")
+PICK, EDITOR, LOADED, NEXT, FLASH, OVERWRITE = ("evalsets.pick", "evalsets.editor", "evalsets.loaded",
+                                                "evalsets.next", "evalsets.flash", "evalsets.overwrite")
 
 
 def _flag(value: object) -> bool | None:
@@ -52,6 +52,7 @@ def eval_sets_section(settings: Settings, store: VectorStore, collection: str | 
     sets = available_sets(settings)
     if NEXT in st.session_state:
         st.session_state[PICK] = st.session_state.pop(NEXT)
+        st.session_state.pop(OVERWRITE, None)  # a tick allows one replacement, not every later save
     if st.session_state.get(PICK) not in (NEW, *sets):
         st.session_state[PICK] = "Bundled sample"
     if FLASH in st.session_state:
@@ -102,7 +103,7 @@ def _save_form(settings: Settings, choice: str, sets: dict, items: list, blocked
     cols = st.columns([3, 1, 1], vertical_alignment="bottom")
     name = cols[0].text_input("Save as", default, key=f"evalsets.name.{choice}", placeholder="my-questions",
                               help=f"Saved as {settings.data_dir / 'evalsets'}/NAME.jsonl")
-    overwrite = cols[1].checkbox("Overwrite", key="evalsets.overwrite", help="Replace a saved set of that name")
+    overwrite = cols[1].checkbox("Overwrite", key=OVERWRITE, help="Replace a saved set of that name")
     if cols[2].button("Save set", key="evalsets.save", disabled=blocked, icon=":material/save:"):
         try:
             path = save_eval_set(items, saved_set_path(settings, name), overwrite=overwrite)
