@@ -42,10 +42,10 @@ class _Config:
 
 @dataclass
 class EdgeCollectionInfo:
-    """The part of qdrant-client's CollectionInfo that callers read: `.config.params` and `.config.metadata`."""
+    """The part of qdrant-client's CollectionInfo that callers read: `.config.params` and `.config.metadata`
+    (no point count: counting walks every point, and VectorStore.check reads this before each search)."""
 
     config: _Config
-    points_count: int
 
 
 @dataclass
@@ -71,6 +71,8 @@ class EdgeClient:
             self._lock.close()
             raise RuntimeError(f"Storage folder {self.path} is already accessed by another instance of EdgeClient") from exc
         self._shards: dict[str, qe.EdgeShard] = {}
+        # collection.json parsed once: only this client writes the folder (the lock), and searches read it each time
+        self._infos: dict[str, EdgeCollectionInfo] = {}
 
     # collections
     def collection_exists(self, collection_name: str) -> bool:
@@ -91,6 +93,7 @@ class EdgeClient:
                             for n, s in sparse.items()},
         )
         folder = self.path / collection_name
+        self._infos.pop(collection_name, None)
         self._shards[collection_name] = qe.EdgeShard.create(str(folder / "shard"), config)
         record = {"vectors": {n: v.model_dump(mode="json", exclude_none=True) for n, v in vectors_config.items()},
                   "sparse_vectors": {n: s.model_dump(mode="json", exclude_none=True) for n, s in sparse.items()},
@@ -99,12 +102,15 @@ class EdgeClient:
         return True
 
     def get_collection(self, collection_name: str) -> EdgeCollectionInfo:
-        record = json.loads((self.path / collection_name / "collection.json").read_text())
-        params = _Params({n: qm.VectorParams(**v) for n, v in record["vectors"].items()},
-                         {n: qm.SparseVectorParams(**s) for n, s in record["sparse_vectors"].items()})
-        return EdgeCollectionInfo(_Config(params, record["metadata"]), self._shard(collection_name).count(qe.CountRequest()))
+        if collection_name not in self._infos:
+            record = json.loads((self.path / collection_name / "collection.json").read_text())
+            params = _Params({n: qm.VectorParams(**v) for n, v in record["vectors"].items()},
+                             {n: qm.SparseVectorParams(**s) for n, s in record["sparse_vectors"].items()})
+            self._infos[collection_name] = EdgeCollectionInfo(_Config(params, record["metadata"]))
+        return self._infos[collection_name]
 
     def delete_collection(self, collection_name: str) -> bool:
+        self._infos.pop(collection_name, None)
         shard = self._shards.pop(collection_name, None)
         if shard is not None:
             shard.close()
