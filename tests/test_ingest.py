@@ -173,3 +173,9 @@ def test_small_files_are_embedded_in_shared_batches_yet_each_file_is_settled_on_
     assert calls == [1] and store.count("notes") == 12 and OPTIMIZING not in {e.current for e in events}
     assert top_hit(store, embedder, "Which pier is closed for repairs?", "notes").text.startswith("Pier 5 is closed")
     assert not any("island number 5" in c.text for c in store.scroll("notes"))
+
+
+def test_a_query_embeds_exactly_as_a_document_of_its_own(embedder):
+    """embed_query runs on a session of its own (one thread): it must not move a vector."""
+    for text in ("How far away can the Quesnard lighthouse be seen?", "", "Ünïcödé straße – 23 km?", "word " * 400):
+        assert embedder.embed_query(text) == pytest.approx(embedder.embed_documents([text])[0], abs=1e-6)
