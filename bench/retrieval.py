@@ -13,6 +13,7 @@ through VectorStore.replace_source (dense + BM25) into on-disk stores (`--write-
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -94,6 +95,11 @@ def ms(values: list[float], q: float) -> float:
     return 1000 * percentile(values, q)
 
 
+def load() -> str:
+    """The 1-minute load average: the machine is shared, so every latency is read beside it."""
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, nargs="+", default=[10_000], help="chunk counts to measure at")
@@ -131,12 +137,14 @@ def main() -> None:
         edge = VectorStore(edge_client, info)
         engines.append(("edge", edge, fill(edge, points)))
         rows = [(label, store, rate, latencies(store, embedder, queries)) for label, store, rate in engines]
+        loads = [load()]
         began = time.perf_counter()
         edge.optimize(NAME)
         optimize_s = time.perf_counter() - began
         rows.append((f"edge after optimize ({optimize_s:.1f} s)", edge, 0.0, latencies(edge, embedder, queries)))
+        loads.append(load())
         print(f"\n{n} chunks ({len(texts)} real chunks replicated with noise), {len(queries)} queries, top-4 "
-              "(hybrid: 20 per prefetch), latency in ms")
+              f"(hybrid: 20 per prefetch), latency in ms; {loads[0]} before optimizing, {loads[1]} after")
         print(f"  {'engine':34} {'fill pts/s':>10} {'dense p50':>9} {'p95':>6} {'hybrid p50':>10} {'p95':>6}"
               f" {'search-only dense p50/p95':>26} {'hybrid p50/p95':>15}")
         for label, _, rate, lat in rows:
@@ -147,7 +155,7 @@ def main() -> None:
         lat = {label.split(" ")[0] + ("_opt" if "optimize" in label else ""): values for label, _, _, values in rows}
         summary.append(f"n={n}: " + "; ".join(
             f"{kind} p95 " + " ".join(f"{engine}={ms(values[kind], 95):.1f}ms" for engine, values in lat.items())
-            for kind in ("dense", "hybrid", "dense_search")) + f"; optimize {optimize_s:.0f}s")
+            for kind in ("dense", "hybrid", "dense_search")) + f"; optimize {optimize_s:.0f}s; {', '.join(loads)}")
         for _, store, _, _ in rows[:-1]:
             store.client.close()
     print(f"\nSUMMARY (synthetic: {len(texts)} real chunks replicated with noise) " + " | ".join(summary))
