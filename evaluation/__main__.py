@@ -20,7 +20,7 @@ from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
 from evaluation.sweep import NamedConfig, SweepError, SweepProgress, grid, load_ladder, run_configs
-from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError, generate_eval_set, passages_from_folder
+from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError, generate_eval_set, read_passages
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
 from ingest.loaders import LoadError
 from ingest.store import StoreError, VectorStore, open_client
@@ -190,8 +190,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             raise EvalSetError(f"{path.name}: generated sets are written as .jsonl")
         if path.exists() and not args.overwrite:
             raise EvalSetExistsError(f"{path} already exists: choose another --name, or pass --overwrite")
-        passages = passages_from_folder(settings, args.kb)
-    except (EvalSetError, LoadError, EmbedderUnavailableError) as exc:
+        passages = read_passages(settings, args.collection or args.kb)  # main() gave --kb its default
+    except (EvalSetError, LoadError, EmbedderUnavailableError, StoreError) as exc:
         return _fail(str(exc))
     try:
         with tqdm(unit="prompt", desc="generate", file=sys.stderr) as bar:
@@ -272,7 +272,11 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--kb", type=Path, default=None, help="documents to ingest per chunk config (default: the sample KB)")
         _common_run_args(p)
     gen = sub.add_parser("generate", help="write a synthetic eval set from documents with Ragas' testset generator")
-    gen.add_argument("--kb", type=Path, default=None, help="documents to write questions from (default: the sample KB)")
+    source = gen.add_mutually_exclusive_group()
+    source.add_argument("--collection", help="write questions from this stored collection's chunks, as the Evaluation "
+                                             "page does")
+    source.add_argument("--kb", type=Path, help="or from the documents of this folder or file, chunked as ingest "
+                                                "would (default: the sample KB)")
     gen.add_argument("--size", type=int, default=5, choices=range(1, MAX_QUESTIONS + 1), metavar=f"1..{MAX_QUESTIONS}",
                      help="questions to write, one per passage (default 5)")
     gen.add_argument("--name", default="generated", help="saved as <data dir>/evalsets/NAME.jsonl (default: generated)")

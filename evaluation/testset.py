@@ -19,6 +19,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ from ragas.testset.transforms.extractors.llm_based import NERPrompt, TextWithExt
 from evaluation.evalset import EvalItem
 from evaluation.metrics import JUDGE_MAX_TOKENS, JudgeUnavailableError, _causes, describe_failure, is_transient
 from ingest.chunking import chunk_document, spec_of, tokenizer_for
+from ingest.embedder import embedder_info
 from ingest.loaders import LoadError, discover, load_documents
+from ingest.store import VectorStore, open_client
 from settings import Settings
 
 MAX_QUESTIONS = 20  # a bigger set is better written by a bigger model in a batch job, not from the dashboard
@@ -110,8 +113,25 @@ def select_passages(passages: list[Passage], n: int, seed: int = 0) -> list[Pass
     return picked
 
 
-def passages_from_folder(settings: Settings, root: Path) -> list[Passage]:
-    """The documents of a folder (or one file), chunked as ingest would chunk them with these settings."""
+def read_passages(settings: Settings, source: str | Path, store: VectorStore | None = None) -> list[Passage]:
+    """The passages questions are written from: one reader for the Evaluation page and the CLI.
+
+    A collection name gives its stored chunks, i.e. what retrieval will search (the page's source, and the CLI's
+    with --collection); `store` is the caller's open store, else one is opened for this read. A Path gives the
+    documents of a folder or file chunked as ingest would with `settings`, without opening the store (which the
+    running dashboard may hold). A missing collection raises `StoreError` naming the collections there are.
+    """
+    if isinstance(source, Path):
+        return _folder_passages(settings, source)
+    if store is None:
+        with closing(open_client(settings)) as client:
+            return read_passages(settings, source, VectorStore(client, embedder_info(settings)))
+    if source not in store.names():  # only a missing collection is refused: chunk text needs no embedder check
+        store.check(source)
+    return [Passage(c.source, c.text) for c in store.scroll(source)]
+
+
+def _folder_passages(settings: Settings, root: Path) -> list[Passage]:
     spec = spec_of(settings)
     counter = tokenizer_for(settings) if spec.strategy == "token" else None
     passages = []

@@ -8,6 +8,8 @@ go through Ragas, Instructor and the openai client for real; `weak` makes it ans
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -18,11 +20,11 @@ from evaluation.evalset import (EvalItem, EvalSetError, EvalSetExistsError, Kept
                                 load_eval_set, save_eval_set, saved_set_path, validate_rows)
 from evaluation.metrics import JudgeUnavailableError
 from evaluation.runstore import RunStore
-from evaluation.testset import (GenerationError, JudgeTooWeakError, Passage, generate_eval_set, passages_from_folder,
+from evaluation.testset import (GenerationError, JudgeTooWeakError, Passage, generate_eval_set, read_passages,
                                 select_passages)
 from settings import Settings
 from tests.apptest import fresh_app
-from tests.conftest import JUDGE_MODEL, SAMPLE_KB, free_port
+from tests.conftest import JUDGE_MODEL, REPO, SAMPLE_KB, free_port, open_store
 from tests.fake_openai import FakeOpenAI, serving
 
 
@@ -43,7 +45,7 @@ def _texts(elements) -> str:
 
 
 def test_generated_questions_come_one_per_passage_from_different_documents(gen_settings, judge):
-    passages = passages_from_folder(gen_settings, SAMPLE_KB)
+    passages = read_passages(gen_settings, SAMPLE_KB)
     by_source = {}
     for p in passages:
         by_source.setdefault(p.source, []).append(p.text)
@@ -63,7 +65,7 @@ def test_generated_questions_come_one_per_passage_from_different_documents(gen_s
 
 def test_a_judge_that_answers_prose_gets_a_clear_error_after_a_bounded_number_of_requests(gen_settings, judge):
     judge.weak = True
-    passages = passages_from_folder(gen_settings, SAMPLE_KB)
+    passages = read_passages(gen_settings, SAMPLE_KB)
     with pytest.raises(JudgeTooWeakError) as caught:
         generate_eval_set(gen_settings, passages, 2)
     message = str(caught.value)
@@ -80,7 +82,7 @@ def test_an_unreachable_judge_stops_at_the_first_prompt(settings):
 
 def test_the_time_budget_bounds_a_slow_judge(gen_settings, judge):
     judge.delay_s = 3.0
-    passages = passages_from_folder(gen_settings, SAMPLE_KB)
+    passages = read_passages(gen_settings, SAMPLE_KB)
     with pytest.raises(GenerationError, match=r"time budget \(2 s\) ran out before the judge answered a single prompt"):
         generate_eval_set(gen_settings, passages, 5, budget_s=1.5)
     assert len(judge.chat_requests) == 1
@@ -157,6 +159,30 @@ def test_cli_generates_a_set_that_evaluation_runs(gen_settings, sample_data, jud
     assert report["status"] == "completed" and len(report["samples"]) == 2
     assert [s["question"] for s in report["samples"]] == [i.question for i in load_eval_set(path)]
     assert RunStore(gen_settings.runs_db).runs()[0].eval_set == "from-kb.jsonl"
+
+
+def test_cli_generates_from_a_stored_collection_as_the_page_does(gen_settings, sample_data, judge, capsys):
+    store = open_store(sample_data)
+    try:
+        stored = [Passage(c.source, c.text) for c in store.scroll("sample")]
+    finally:
+        store.client.close()  # embedded Qdrant: one client per folder, and the CLI opens its own
+    assert sorted(read_passages(sample_data, "sample"), key=repr) == sorted(stored, key=repr)  # opens its own store
+
+    assert cli.main(["generate", "--collection", "sample", "--size", "2", "--name", "from-sample"]) == 0
+    assert "wrote " in capsys.readouterr().out
+    items = load_eval_set(gen_settings.data_dir / "evalsets" / "from-sample.jsonl")
+    assert len(items) == 2 and {i.source for i in items} <= {p.source for p in stored}
+    assert len(judge.chat_requests) == 4  # the stored chunks went to the judge: entities, then question and answer
+    assert all(any(i.reference in p.text for p in stored) for i in items)
+
+
+def test_cli_refuses_an_unknown_collection_in_one_line(gen_settings, sample_data, judge):
+    done = subprocess.run([sys.executable, "-m", "evaluation", "generate", "--collection", "nope", "--size", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: collection 'nope' does not exist (collections: sample)" in done.stderr
+    assert not judge.chat_requests and not (gen_settings.data_dir / "evalsets").exists()
 
 
 def test_cli_says_in_one_line_that_the_judge_is_too_weak(gen_settings, judge, capsys):

@@ -14,8 +14,8 @@ import streamlit as st
 from evaluation.evalset import (FIELDS, EvalSetError, available_sets, read_rows, save_eval_set, saved_set_path,
                                 validate_rows)
 from evaluation.metrics import JudgeUnavailableError
-from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError, Passage, generate_eval_set
-from ingest.store import VectorStore
+from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError, generate_eval_set, read_passages
+from ingest.store import StoreError, VectorStore
 from settings import Settings
 from ui.widgets import empty_knowledge_base
 
@@ -144,12 +144,12 @@ def _generate_form(settings: Settings, store: VectorStore, collection: str | Non
     def progress(done: int, total: int, doing: str) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"{done}/{total} prompts · {doing}")
 
-    passages = [Passage(c.source, c.text) for c in store.scroll(collection)]
     try:
+        passages = read_passages(settings, collection, store)
         with st.spinner(f"Generating with `{settings.judge_model}`…"):
             generated = generate_eval_set(settings, passages, int(size), budget_s=float(minutes) * 60, progress=progress)
         save_eval_set(generated.items, path)
-    except (GenerationError, JudgeUnavailableError, EvalSetError) as exc:
+    except (StoreError, GenerationError, JudgeUnavailableError, EvalSetError) as exc:
         bar.empty()
         st.error(str(exc), icon=":material/psychology_alt:")
         st.info(f"To write questions by hand, choose **{NEW}** above, add rows and save.", icon=":material/edit_note:")
