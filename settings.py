@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     llm_model: str = "qwen2.5-0.5b"
     llm_timeout_s: float = 180.0
     llm_max_tokens: int = 256
+    # threads the bundled llama.cpp server generates with (prompt processing uses every core). One: on 2 cores,
+    # two generating threads wait on each other whenever anything else runs (a query embedding, a test, a
+    # helper) and fell to 0.9 tokens/s; one thread kept 4.4 tokens/s beside the same load (1.5B, load avg 6).
+    llm_threads: int = Field(default=1, ge=1, le=64)
 
     # judge for evaluation, configured separately (defaults to the same endpoint, a bigger model)
     judge_base_url: str | None = None

@@ -33,8 +33,9 @@ def server_config(settings: Settings, aliases: list[str], host: str, port: int) 
         path = llm_path(settings, alias)
         if not path.exists():
             raise LLMServerError(f"model {alias} is not installed at {path}. Run `make setup`.")
-        # n_ctx 4096 fits top-k context plus answer; n_threads 2 = this machine's cores.
-        models.append({"model": str(path), "model_alias": alias, "n_ctx": 4096, "n_threads": 2, "n_batch": 256})
+        # n_ctx 4096 fits top-k context plus answer; prompts use every core, generation settings.llm_threads.
+        models.append({"model": str(path), "model_alias": alias, "n_ctx": 4096, "n_threads": settings.llm_threads,
+                       "n_threads_batch": os.cpu_count() or 2, "n_batch": 256})
     return {"host": host, "port": port, "models": models}
 
 
