@@ -17,10 +17,13 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from langchain_core.embeddings import Embeddings  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from ingest.embedder import embedder_info, make_embedder  # noqa: E402
@@ -42,6 +45,28 @@ def write_corpus(folder: Path) -> list[tuple[Path, str]]:
         row = json.loads(line)
         (folder / f"{row['id']}.txt").write_text(row["text"], encoding="utf-8")
     return sources_for(folder)
+
+
+@contextmanager
+def squad_collection() -> Iterator[tuple[Settings, VectorStore, Embeddings]]:
+    """The whole corpus in a temporary embedded collection, chunked and indexed as the settings say."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=COLLECTION)
+        (Path(tmp) / "corpus").mkdir()
+        files = write_corpus(Path(tmp) / "corpus")
+        client = open_client(settings)
+        try:
+            store = VectorStore(client, embedder_info(settings))
+            embedder = make_embedder(settings)
+            report = ingest_configured(settings, store, embedder, files, COLLECTION)
+            print(f"ingested {len(files)} paragraphs into a temporary collection ({store.count(COLLECTION)} chunks); "
+                  f"retrieval {settings.retrieval_mode} + {settings.rerank} rerank, top {settings.top_k}, "
+                  f"min similarity {settings.min_score}")
+            if report.failed:
+                print(f"warning: {len(report.failed)} paragraphs failed to ingest", file=sys.stderr)
+            yield settings, store, embedder
+        finally:
+            client.close()
 
 
 def correct(answer: Answer, references: list[str]) -> bool:
@@ -99,23 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="append one JSON line per question (gate cosine, judge P values)")
     args = parser.parse_args(argv)
     questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()][: args.limit]
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=COLLECTION)
-        (Path(tmp) / "corpus").mkdir()
-        files = write_corpus(Path(tmp) / "corpus")
-        client = open_client(settings)
-        try:
-            store = VectorStore(client, embedder_info(settings))
-            embedder = make_embedder(settings)
-            report = ingest_configured(settings, store, embedder, files, COLLECTION)
-            print(f"ingested {len(files)} paragraphs into a temporary collection ({store.count(COLLECTION)} chunks); "
-                  f"retrieval {settings.top_k} chunks, min similarity {settings.min_score}")
-            if report.failed:
-                print(f"warning: {len(report.failed)} paragraphs failed to ingest", file=sys.stderr)
-            results = [run_model(settings, store, embedder, m, questions, args.out)
-                       for m in args.models or [settings.llm_model]]
-        finally:
-            client.close()
+    with squad_collection() as (settings, store, embedder):
+        results = [run_model(settings, store, embedder, m, questions, args.out) for m in args.models or [settings.llm_model]]
     print("summary: " + "; ".join(
         f"{r['model']} unanswerable answered {r['answered_anyway']}/{r['n_unanswerable']} "
         f"(strict {r['answered_anyway_strict']}), answerable right {r['right']}/{r['n_answerable']} "

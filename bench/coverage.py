@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from functools import cache
@@ -41,15 +40,12 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from tqdm import tqdm  # noqa: E402
 
-from bench.abstention import COLLECTION, SQUAD, write_corpus  # noqa: E402
-from ingest.embedder import embedder_info, make_embedder  # noqa: E402
-from ingest.ingestor import ingest_configured  # noqa: E402
+from bench.abstention import COLLECTION, SQUAD, squad_collection  # noqa: E402
 from ingest.sparse import terms  # noqa: E402
-from ingest.store import StoredChunk, VectorStore, open_client  # noqa: E402
+from ingest.store import StoredChunk  # noqa: E402
 from pipeline.grounding import sentence_spans  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.retrieval import best_similarity, retrieve  # noqa: E402
-from settings import Settings  # noqa: E402
 
 # what kind of answer the question wants: the passage states the answer, it seldom repeats these words
 ANSWER_TYPE_WORDS = frozenset(terms("year many much name called type kind percentage number long often"))
@@ -154,26 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
     paragraphs = {row["id"]: row["text"] for row in map(json.loads, (SQUAD / "corpus.jsonl").open(encoding="utf-8"))}
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=COLLECTION)
-        (Path(tmp) / "corpus").mkdir()
-        files = write_corpus(Path(tmp) / "corpus")
-        client = open_client(settings)
-        try:
-            store = VectorStore(client, embedder_info(settings))
-            embedder = make_embedder(settings)
-            ingest_configured(settings, store, embedder, files, COLLECTION)
-            idf = idf_weights(store.scroll(COLLECTION))
-            print(f"ingested {len(files)} paragraphs ({store.count(COLLECTION)} chunks); retrieval "
-                  f"{settings.retrieval_mode} + {settings.rerank} rerank, top {settings.top_k}; no LLM is called")
-            llm = make_chat_model(settings)  # retrieve() takes one; these toggles never call it
-            rows = []
-            for q in tqdm(questions, desc="retrieve", unit="question"):
-                chunks = retrieve(settings, store, embedder, llm, q["question"])
-                rows.append({"id": q["id"], "answerable": q["answerable"],
-                             "scores": variant_scores(q["question"], chunks, idf, paragraphs[q["context_id"]])})
-        finally:
-            client.close()
+    with squad_collection() as (settings, store, embedder):
+        idf = idf_weights(store.scroll(COLLECTION))
+        print("no LLM is called")
+        llm = make_chat_model(settings)  # retrieve() takes one; these toggles never call it
+        rows = []
+        for q in tqdm(questions, desc="retrieve", unit="question"):
+            chunks = retrieve(settings, store, embedder, llm, q["question"])
+            rows.append({"id": q["id"], "answerable": q["answerable"],
+                         "scores": variant_scores(q["question"], chunks, idf, paragraphs[q["context_id"]])})
     if args.out:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     held = rows[args.split:]
