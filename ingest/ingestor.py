@@ -5,6 +5,10 @@ exist (same content-hash ids) is skipped without embedding, so re-ingesting is c
 file is several documents (one per row), written in one upsert so it, too, is all-or-nothing.
 Small files alone make tiny embedding batches (slow: bench/ingest.py), so new chunks wait in a
 bounded buffer and are embedded together; each file is still upserted on its own, after its vectors exist.
+A batch is embedded in slices of EMBED_SLICE chunks so progress (and a cancel) does not wait for a whole batch.
+Cancelling (`should_continue` returning False) stops before the next file or slice: the files of the batch being
+embedded are dropped with their vectors, so no file is ever written in part, and every file not written is
+reported "cancelled".
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from ingest.loaders import MAX_FILE_BYTES, ROW_SUFFIXES, LoadError, discover, lo
 from ingest.store import VectorStore
 from settings import Settings
 
-BATCH_CHUNKS = 256  # new chunks embedded per call across files (bench/ingest.py)
+BATCH_CHUNKS = 256  # new chunks embedded together across files (bench/ingest.py)
+EMBED_SLICE = 32  # chunks per embedder call within a batch (fastembed's own batch): a progress tick, a cancel point
 # chunks added in one run that make indexing the collection worth its minutes (bench/retrieval.py, loaded machine:
 # at 100k, dense search p95 541 -> 67 ms after a 375 s optimize; at 10k no gain for 102 s)
 OPTIMIZE_AFTER = 20_000
@@ -34,24 +39,28 @@ OPTIMIZING = "building the search index"  # IngestProgress.current while the col
 class IngestProgress:
     files_done: int
     files_total: int
-    chunks_added: int
+    chunks_added: int  # written to the collection
     current: str  # the file being read now ("" when finished)
     elapsed_s: float
-    eta_s: float | None  # from the bytes read so far; None until the first file is done
+    eta_s: float | None  # from `fraction`; None until some work is done
+    chunks_embedded: int = 0  # includes the batch being embedded, whose files are not written yet
+    fraction: float = 0.0  # of the bytes to ingest: files settled, plus the waiting files' share of the batch embedded
 
     def describe(self) -> str:
+        embedding = f" · {self.chunks_embedded} embedded" if self.chunks_embedded > self.chunks_added else ""
         eta = "" if self.eta_s is None else f" · about {_duration(self.eta_s)} left"
         now = f" · {self.current}" if self.current else ""
-        return f"{self.files_done}/{self.files_total} files · {self.chunks_added} chunks added{eta}{now}"
+        return f"{self.files_done}/{self.files_total} files · {self.chunks_added} chunks added{embedding}{eta}{now}"
 
 
 Progress = Callable[[IngestProgress], None]
+ShouldContinue = Callable[[], bool]
 
 
 @dataclass(frozen=True)
 class FileOutcome:
     source: str
-    status: Literal["added", "unchanged", "failed"]
+    status: Literal["added", "unchanged", "failed", "cancelled"]
     chunks: int = 0
     reason: str = ""
 
@@ -66,10 +75,15 @@ class IngestReport:
     def failed(self) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
 
+    @property
+    def cancelled(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "cancelled"]
+
     def summary(self) -> str:
-        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("added", "unchanged", "failed")}
+        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("added", "unchanged", "failed", "cancelled")}
+        stopped = f", {counts['cancelled']} cancelled (not ingested)" if counts["cancelled"] else ""
         return (f"{len(self.outcomes)} files: {counts['added']} added, {counts['unchanged']} unchanged, "
-                f"{counts['failed']} failed; collection {self.collection!r} holds {self.total_chunks} chunks")
+                f"{counts['failed']} failed{stopped}; collection {self.collection!r} holds {self.total_chunks} chunks")
 
     def rows(self) -> list[dict]:
         """The outcome table the page and the CLI show."""
@@ -86,26 +100,38 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
                  chunk_size: int, chunk_overlap: int, progress: Progress | None = None, *,
                  strategy: Strategy = "recursive", tokenizer: TokenCounter | None = None,
                  max_file_bytes: int = MAX_FILE_BYTES, batch_chunks: int = BATCH_CHUNKS,
-                 optimize_after: int = OPTIMIZE_AFTER) -> IngestReport:
+                 embed_slice: int = EMBED_SLICE, optimize_after: int = OPTIMIZE_AFTER,
+                 should_continue: ShouldContinue | None = None) -> IngestReport:
     """Ingest `files` ((path, source name) pairs); `tokenizer` is needed by the token strategy only.
 
     New chunks of consecutive files are embedded together once `batch_chunks` of them are waiting (memory
-    stays bounded by that, plus the largest file); each file is then written in its own upsert. A run that
-    added `optimize_after` chunks or more ends by indexing the collection (progress says so meanwhile).
+    stays bounded by that, plus the largest file), `embed_slice` per embedder call; each file is then written
+    in its own upsert. A run that added `optimize_after` chunks or more ends by indexing the collection (progress
+    says so meanwhile); a cancelled run does not (that can take minutes).
     """
     spec = ChunkSpec(strategy=strategy, size=chunk_size, overlap=chunk_overlap)
     created = store.ensure_collection(collection)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     sizes = [path.stat().st_size if path.is_file() else 0 for path, _ in files]
+    total_bytes = sum(sizes)
     outcomes: dict[int, FileOutcome] = {}
     waiting: list[_File] = []
-    began, added, read = time.monotonic(), 0, 0
+    began, added, read, embedded, batch_share = time.monotonic(), 0, 0, 0, 0.0
+    cancelled = False
+
+    def stopped() -> bool:
+        nonlocal cancelled
+        cancelled = cancelled or (should_continue is not None and not should_continue())
+        return cancelled
 
     def tell(current: str) -> None:
         if progress:
             elapsed = time.monotonic() - began
-            eta = elapsed * (sum(sizes) - read) / read if read else None
-            progress(IngestProgress(len(outcomes), len(files), added, current, elapsed, eta))
+            pending = sum(sizes[f.index] for f in waiting if f.index not in outcomes)
+            fraction = ((read + pending * batch_share) / total_bytes if total_bytes
+                        else len(outcomes) / max(len(files), 1))
+            eta = elapsed * (1 - fraction) / fraction if fraction else None
+            progress(IngestProgress(len(outcomes), len(files), added, current, elapsed, eta, embedded, fraction))
 
     def finish(index: int, outcome: FileOutcome, current: str) -> None:
         nonlocal added, read
@@ -115,12 +141,23 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
         tell(current)
 
     def flush(current: str) -> None:
-        for index, outcome in _embed_and_write(store, embedder, collection, waiting):
+        nonlocal batch_share
+
+        def sliced(done: int, of: int) -> None:
+            nonlocal embedded, batch_share
+            embedded += done
+            batch_share += done / of
+            tell(current)
+
+        for index, outcome in _embed_and_write(store, embedder, collection, waiting, embed_slice, sliced, stopped):
             finish(index, outcome, current)
         waiting.clear()
+        batch_share = 0.0
 
     try:
         for index, (path, source) in enumerate(files):
+            if stopped():
+                break
             tell(source)
             prepared = _prepare(store, path, source, index, collection, spec, tokenizer, max_file_bytes, stamp)
             if isinstance(prepared, FileOutcome):
@@ -129,8 +166,13 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
             waiting.append(prepared)
             if sum(len(f.fresh) for f in waiting) >= batch_chunks:
                 flush(source)
-        flush("")
-        if added >= optimize_after:
+        if not stopped():
+            flush("")
+        if cancelled:
+            tell("")
+            for index, (_, source) in enumerate(files):
+                outcomes.setdefault(index, FileOutcome(source, "cancelled"))
+        elif added >= optimize_after:
             tell(OPTIMIZING)
             store.optimize(collection)
             tell("")
@@ -144,11 +186,13 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
 
 
 def ingest_configured(settings: Settings, store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]],
-                      collection: str, progress: Progress | None = None) -> IngestReport:
+                      collection: str, progress: Progress | None = None,
+                      should_continue: ShouldContinue | None = None) -> IngestReport:
     """ingest_files with the chunking and limits of `settings`: what the CLI and the page call."""
     tokenizer = tokenizer_for(settings) if settings.chunk_strategy == "token" else None
     return ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, progress,
-                        strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes)
+                        strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes,
+                        should_continue=should_continue)
 
 
 @dataclass
@@ -187,17 +231,42 @@ def _prepare(store: VectorStore, path: Path, source: str, index: int, collection
     return FileOutcome(source, "unchanged")
 
 
-def _embed_and_write(store: VectorStore, embedder: Embeddings, collection: str,
-                     files: list[_File]) -> Iterator[tuple[int, FileOutcome]]:
-    """Embed the waiting files' chunks in one call, then write each file; yields each file's outcome."""
+class _Cancelled(Exception):
+    """Raised between embedding slices when the run is cancelled: nothing of the batch is written."""
+
+
+def _embed(embedder: Embeddings, texts: list[str], size: int, sliced: Callable[[int, int], None],
+           stopped: Callable[[], bool]) -> list[list[float]]:
+    """Embed in slices of `size`, shortest first (the order fastembed batches in, so slices pad no more than one
+    call would), reporting each slice as (its chunks, all chunks); raises _Cancelled at a slice boundary."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors: list[list[float]] = [[] for _ in texts]
+    for first in range(0, len(order), size):
+        if stopped():
+            raise _Cancelled
+        part = order[first:first + size]
+        for i, vector in zip(part, embedder.embed_documents([texts[i] for i in part]), strict=True):
+            vectors[i] = vector
+        sliced(len(part), len(texts))
+    return vectors
+
+
+def _embed_and_write(store: VectorStore, embedder: Embeddings, collection: str, files: list[_File], size: int,
+                     sliced: Callable[[int, int], None], stopped: Callable[[], bool]) -> Iterator[tuple[int, FileOutcome]]:
+    """Embed the waiting files' chunks together, then write each file; yields each file's outcome, none for the
+    files left when the run is cancelled (their chunks are never written in part)."""
     try:
-        vectors = embedder.embed_documents([c.text for f in files for c in f.fresh])
+        vectors = _embed(embedder, [c.text for f in files for c in f.fresh], size, sliced, stopped)
+    except _Cancelled:
+        return
     except Exception:  # noqa: BLE001 - find the file that cannot be embedded: embed them one by one
         vectors = None
     start = 0
     for file in files:
         try:
             if vectors is None:
+                if stopped():
+                    return
                 mine = embedder.embed_documents([c.text for c in file.fresh])
             else:
                 mine, start = vectors[start:start + len(file.fresh)], start + len(file.fresh)

@@ -179,3 +179,50 @@ def test_a_query_embeds_exactly_as_a_document_of_its_own(embedder):
     """embed_query runs on a session of its own (one thread): it must not move a vector."""
     for text in ("How far away can the Quesnard lighthouse be seen?", "", "Ünïcödé straße – 23 km?", "word " * 400):
         assert embedder.embed_query(text) == pytest.approx(embedder.embed_documents([text])[0], abs=1e-6)
+
+
+def _piers(folder: Path, files: int, paragraphs: int = 12) -> list[tuple[Path, str]]:
+    """`files` notes of `paragraphs` paragraphs each; at chunk size 200 every paragraph is one chunk."""
+    folder.mkdir()
+    for f in range(files):
+        (folder / f"pier{f}.md").write_text("\n\n".join(
+            f"Pier {f}.{p} serves the ferry to island {f * 100 + p}; boats leave every {p + 5} minutes in summer and every hour in winter, when the harbour master closes the outer gate."
+            for p in range(paragraphs)))
+    return sources_for(folder)
+
+
+def test_progress_moves_while_the_first_batch_is_embedded(store, embedder, tmp_path):
+    files = _piers(tmp_path / "piers", 3)
+    events = []
+    report = ingest_files(store, embedder, files, "piers", 200, 20, events.append, embed_slice=8)
+    assert [o.chunks for o in report.outcomes] == [12, 12, 12]  # one batch of 36 chunks: no file is written before it ends
+    embedding = [e for e in events if e.files_done == 0 and e.chunks_embedded]
+    assert [e.chunks_embedded for e in embedding] == [8, 16, 24, 32, 36]
+    shares = [e.fraction for e in embedding]
+    assert 0 < shares[0] and shares == sorted(shares) and len(set(shares)) == 5
+    assert all(e.eta_s is not None for e in embedding)
+    assert embedding[0].describe().startswith("0/3 files · 0 chunks added · 8 embedded · about ")
+    assert events[-1].fraction == pytest.approx(1.0) and events[-1].files_done == 3
+
+
+def test_cancel_mid_way_leaves_only_whole_files_and_reports_the_rest(store, embedder, tmp_path):
+    files = _piers(tmp_path / "piers", 6)
+    events = []
+
+    def should_continue() -> bool:  # stop once the first batch is written and the second is partly embedded
+        return not any(e.chunks_added and e.chunks_embedded > e.chunks_added for e in events)
+
+    report = ingest_files(store, embedder, files, "piers", 200, 20, events.append, batch_chunks=20, embed_slice=8,
+                          optimize_after=1, should_continue=should_continue)
+    assert [o.status for o in report.outcomes] == ["added"] * 2 + ["cancelled"] * 4
+    assert report.total_chunks == store.count("piers") == 24
+    assert {c.source for c in store.scroll("piers")} == {"piers/pier0.md", "piers/pier1.md"}
+    assert "6 files: 2 added, 0 unchanged, 0 failed, 4 cancelled (not ingested)" in report.summary()
+    assert OPTIMIZING not in {e.current for e in events}  # a cancelled run does not spend minutes indexing
+
+    again = ingest_files(store, embedder, files, "piers", 200, 20)  # the written files were whole: nothing to redo
+    assert [o.status for o in again.outcomes] == ["unchanged"] * 2 + ["added"] * 4
+    assert store.count("piers") == 72
+
+    nothing = ingest_files(store, embedder, files, "new", 200, 20, should_continue=lambda: False)
+    assert [o.status for o in nothing.outcomes] == ["cancelled"] * 6 and "new" not in store.names()

@@ -171,6 +171,6 @@ def test_progress_counts_files_and_chunks_and_estimates_the_time_left(settings, 
     # an event as each file is read, and one as each is written (the three notes are embedded in one batch)
     assert [e.current for e in events if e.current] == ["kb/note0.md", "kb/note1.md", "kb/note2.md"]
     assert events[-1].current == "" and events[-1].files_done == 3
-    assert all((e.eta_s is None) == (e.files_done == 0) for e in events)
+    assert all((e.eta_s is None) == (e.fraction == 0) for e in events)  # an ETA once any work is done
     assert events[-1].chunks_added == sum(o.chunks for o in report.outcomes) > 3
     assert events[-1].describe().startswith(f"3/3 files · {events[-1].chunks_added} chunks added")
