@@ -114,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"deleted {args.delete!r} from {collection!r}: {removed} chunks removed")
             return 0 if removed else 1
         embedder = make_embedder(settings)
-        with tqdm(total=len(files), unit="file", desc=f"ingest → {collection}") as bar:
+        # the bar is the share of the bytes done, so it moves while a batch of files is embedded, not only as files end
+        with tqdm(total=1.0, desc=f"ingest → {collection}",
+                  bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]") as bar:
             def progress(p: IngestProgress) -> None:
-                bar.n = p.files_done
-                bar.set_postfix(chunks=p.chunks_added, file=p.current[-30:])
+                bar.n = p.fraction
+                bar.set_postfix(files=f"{p.files_done}/{p.files_total}", embedded=p.chunks_embedded,
+                                added=p.chunks_added, file=p.current[-30:], refresh=False)
                 bar.refresh()
             report = ingest_configured(settings, store, embedder, files, collection, progress)
     except (StoreError, EmbedderUnavailableError) as exc:
