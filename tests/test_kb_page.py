@@ -110,20 +110,26 @@ def test_chunk_browser_searches_shows_neighbours_and_deletes_a_document(app, sam
     assert app.dataframe[0].value["documents"][0] == 4
 
 
-@pytest.fixture
-def paused_ingest(monkeypatch) -> tuple[threading.Event, threading.Event]:
-    """Ingest that stops after its first progress report (sets `reported`) until the test sets `release`."""
+def pause_ingest(monkeypatch, when=lambda snapshot: True) -> tuple[threading.Event, threading.Event]:
+    """Ingest that stops at its first progress report `when` accepts (sets `reported`) until the test sets `release`."""
     reported, release, real = threading.Event(), threading.Event(), ingestor.ingest_configured
 
-    def paused(settings, store, embedder, files, collection, progress=None):
+    def paused(settings, store, embedder, files, collection, progress=None, **options):
         def report(snapshot):
             progress(snapshot)
-            reported.set()
-            assert release.wait(60)
-        return real(settings, store, embedder, files, collection, report)
+            if not reported.is_set() and when(snapshot):
+                reported.set()
+                assert release.wait(60)
+        return real(settings, store, embedder, files, collection, report, **options)
 
     monkeypatch.setattr(ingestor, "ingest_configured", paused)
     return reported, release
+
+
+@pytest.fixture
+def paused_ingest(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Ingest that stops after its first progress report until the test sets `release`."""
+    return pause_ingest(monkeypatch)
 
 
 def test_ingest_progress_survives_reruns_and_a_second_ingest_is_refused(app, sample_data, paused_ingest):
@@ -164,3 +170,30 @@ def test_an_error_inside_the_ingest_job_is_a_message_not_a_traceback(app, sample
     assert error.value.startswith("Ingest into 'other' stopped: collection 'other' was built with embedder "
                                   "another-embedder (8 dims)")
     assert not app.exception
+
+
+def test_the_bar_moves_within_the_first_batch_and_cancel_drops_that_batch(app, sample_data, monkeypatch):
+    reported, release = pause_ingest(monkeypatch, when=lambda snapshot: snapshot.chunks_embedded > 0)
+    open_kb(app)
+    app.checkbox(key="kb.sample").uncheck()
+    app.text_input(key="kb.collection").input("fresh")
+    long = "\n\n".join(f"Paragraph {i}: " + f"the ferry to island {i} leaves from pier {i % 7}. " * 10 for i in range(40))
+    app.file_uploader(key="kb.files").set_value([("ferries.md", long.encode(), "text/markdown"),
+                                                 ("sky.txt", SKY.encode(), "text/plain")])
+    app.button(key="kb.ingest").click().run()
+    job = jobs.registry().get(app.session_state["kb.job"])
+    assert reported.wait(120)
+    app.run()
+    [bar] = app.get("progress")  # one slice of the first batch embedded: no file written yet, and yet the bar moved
+    assert bar.proto.text.startswith(f"0/2 files · 0 chunks added · {ingestor.EMBED_SLICE} embedded · about ")
+    assert 0 < bar.proto.value < 100
+
+    app.button(key="kb.cancel").click().run()
+    assert job.cancel.is_set() and "Cancelling" in texts(app.caption)
+    release.set()
+    assert job.done.wait(120)
+    app.run()
+    assert not app.exception and not app.get("progress")
+    assert "Cancelled: 2 files: 0 added, 0 unchanged, 0 failed, 2 cancelled (not ingested)" in texts(app.warning)
+    assert list(table_with(app, "reason")["status"]) == ["cancelled", "cancelled"]
+    assert list(app.dataframe[0].value["name"]) == ["sample"]  # nothing was written: no empty collection is left

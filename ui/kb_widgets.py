@@ -83,14 +83,20 @@ def show_preview(doc, spec: ChunkSpec, counter: TokenCounter | None) -> None:
 
 
 def ingest_progress(job: Job) -> None:
-    """The bar of a running ingest job: files done of all, chunks added, ETA, the file being read."""
+    """The bar of a running ingest job (share of the work, which moves while a batch is embedded: files done,
+    chunks embedded and added, ETA, the file being read), with its Cancel button (a click reruns this fragment)."""
     snapshot: IngestProgress | None = job.progress
     if snapshot is None:
         st.progress(0.0, text=f"{job.label}: starting…")
-        return
-    st.progress(snapshot.files_done / max(snapshot.files_total, 1), text=snapshot.describe())
-    st.caption(f"{job.label} · {job.elapsed} so far. You can use the rest of the "
-               "page meanwhile: the ingest goes on in the background and its outcome shows here.")
+    else:
+        st.progress(min(1.0, snapshot.fraction), text=snapshot.describe())
+    if job.cancel.is_set() or st.button("Cancel ingest", icon=":material/stop_circle:", key="kb.cancel"):
+        job.cancel.set()
+        st.caption(f"Cancelling · {job.elapsed} so far: the ingest stops before its next file or slice of chunks. "
+                   "Files already written stay, each whole; the others are listed as cancelled.")
+    else:
+        st.caption(f"{job.label} · {job.elapsed} so far. You can use the rest of the "
+                   "page meanwhile: the ingest goes on in the background and its outcome shows here.")
 
 
 def _plain(text: str) -> str:
@@ -106,6 +112,9 @@ def show_report(report: IngestReport) -> None:
     if report.failed:
         st.error("\n".join([report.summary(), ""] + [f"- {_plain(_why(o))}" for o in report.failed]),
                  icon=":material/error:")
+    elif report.cancelled:
+        st.warning(f"Cancelled: {report.summary()}. Ingest again to add the cancelled files (the others are "
+                   "skipped as unchanged).", icon=":material/stop_circle:")
     else:
         st.success(report.summary(), icon=":material/check_circle:")
     st.dataframe(pd.DataFrame(report.rows()), hide_index=True, width="stretch", key="kb.report_table")

@@ -97,7 +97,8 @@ if st.button("Ingest", type="primary", key="kb.ingest"):
 
     def ingest(job: jobs.Job) -> IngestReport:
         with staged_uploads(payload, base.data_dir) as staged:
-            return ingest_configured(config, store, embedder, staged + files, target, job.report)
+            return ingest_configured(config, store, embedder, staged + files, target, job.report,
+                                     should_continue=job.should_continue)
 
     try:
         started = jobs.registry().start(f"ingest:{target}", f"Ingest into {target!r}", ingest, KNOWN_ERRORS)
