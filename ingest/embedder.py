@@ -7,12 +7,17 @@ cache (`make run` fetches it; no hub access). `FQA_EMBEDDING_PROVIDER=openai` sw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ops.models import embedder_dir
 from settings import Settings
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIM = 384
@@ -37,21 +42,28 @@ class FastEmbedEmbeddings(Embeddings):
     (right for ingest batches) took 50 / 80 ms p50 / p95 for a 21-token query on the loaded 2-core machine
     against 29 / 45 ms for this one: each op waits for its slowest thread, and idle threads that spin after a
     run steal the core the search that follows needs. fastembed's own per-call overhead is under 1 ms.
+    That session costs ≈ 90 MB of memory, so it is made at the first query (an ingest never makes it).
     """
 
     def __init__(self, model_dir: str, threads: int = 2, batch_size: int = 32, query_threads: int = 1) -> None:
-        import onnxruntime as ort
         from fastembed import TextEmbedding
 
         self._model = TextEmbedding(model_name=MINILM_NAME, specific_model_path=model_dir, threads=threads)
         self._batch_size = batch_size
+        self._model_dir = model_dir
+        self._query_threads = query_threads
         self._tokenizer = self._model.model.tokenizer  # fastembed's: same truncation (256 tokens), no padding for one text
+
+    @cached_property
+    def _query_session(self) -> ort.InferenceSession:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = options.inter_op_num_threads = query_threads
+        options.intra_op_num_threads = options.inter_op_num_threads = self._query_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._query_session = ort.InferenceSession(f"{model_dir}/model.onnx", sess_options=options,
-                                                   providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(f"{self._model_dir}/model.onnx", sess_options=options,
+                                    providers=["CPUExecutionProvider"])
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
