@@ -113,6 +113,7 @@ def main() -> None:
     info = embedder_info(settings)
     embedder = make_embedder(settings)
     texts, vectors, sparses = seed_chunks(embedder, args.seed_docs)
+    embedder.embed_query("warm-up")  # the query session is made at the first query: not a latency to time
     queries = scifact_queries(args.queries)
     work = Path(tempfile.mkdtemp(prefix="fqa-bench-retrieval-"))
 
