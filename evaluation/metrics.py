@@ -146,14 +146,17 @@ class Judge:
 
     def __init__(self, settings: Settings, embeddings: Embeddings, *, max_tokens: int = JUDGE_MAX_TOKENS,
                  cache: ResultCache | None = None) -> None:
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         self.base_url, api_key = settings.judge_endpoint
         self.model = settings.judge_model
         self.timeout_s = settings.judge_timeout_s
         # max_retries=0: the transient retry is ours (bounded, below); otherwise openai's 2 retries would
         # multiply a 300 s timeout.
-        self._client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout_s, max_retries=0)
+        # No kept-alive connections: the runner scores each sample in its own event loop (asyncio.run), and a
+        # pooled connection from a closed loop fails the next request with "Connection error" (seen in sweeps).
+        self._client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout_s, max_retries=0,
+                                   http_client=DefaultAsyncHttpxClient(limits=httpx.Limits(max_keepalive_connections=0)))
         # extra kwargs become per-request arguments: max_tokens to the server, max_retries to Instructor.
         self.max_tokens = max_tokens
         self._llm = llm_factory(self.model, client=self._client, max_tokens=max_tokens, max_retries=PARSE_RETRIES)

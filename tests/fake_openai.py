@@ -46,6 +46,7 @@ class FakeOpenAI(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: FakeOpenAI
+    protocol_version = "HTTP/1.1"  # keep-alive, like uvicorn behind llama.cpp, vLLM or OpenAI
 
     def log_message(self, *args: object) -> None:  # keep pytest output clean
         pass

@@ -135,6 +135,15 @@ def test_cached_scores_need_no_judge_call_and_repeats_are_separate_judgements(fa
     assert len(fake_judge.chat_requests) == 2 + 4 + 2
 
 
+def test_samples_scored_in_separate_event_loops_each_reach_the_judge_first_time(fake_judge, embeddings, monkeypatch):
+    """The runner scores every sample in its own `asyncio.run`; a connection kept from the last loop must not fail."""
+    monkeypatch.setattr("evaluation.metrics.TRANSIENT_ATTEMPTS", 1)  # no retry to hide a failed first attempt
+    judge = Judge(_settings(fake_judge.base_url), embeddings)
+    sample = dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)
+    results = [asyncio.run(judge.score(metrics=[F], **sample)) for _ in range(3)]
+    assert [r.status for [r] in results] == ["scored"] * 3, [r.reason for [r] in results]
+
+
 def test_timeout_is_retried_once_then_fails(fake_judge, embeddings):
     judge = Judge(_settings(fake_judge.base_url, judge_timeout_s=0.3), embeddings)
     [[result]] = asyncio.run(_score_all(judge, [dict(question=QUESTION, answer="Paris. SLOW", contexts=CONTEXT, abstained=False)], [F]))
