@@ -129,7 +129,7 @@ def run_configs(settings: Settings, configs: list[NamedConfig], items: list[Eval
             break
         if kind == "sweep" or any(getattr(step_settings, f) != getattr(settings, f) for f in CHUNK_FIELDS):
             step_settings = step_settings.with_overrides(collection=chunk_collection_name(settings.collection, step_settings))
-            _ensure_ingested(step_settings, parts, kb_root)
+            _ensure_ingested(step_settings, parts, kb_root, should_continue)
             if should_continue is not None and not should_continue():
                 break  # cancelled while ingesting (which can take minutes): no empty run is stored for this step
         tell(0, len(items), "")
@@ -141,10 +141,20 @@ def run_configs(settings: Settings, configs: list[NamedConfig], items: list[Eval
     return group_id, run_ids
 
 
-def _ensure_ingested(settings: Settings, parts: Components, kb_root: Path) -> None:
+def _ensure_ingested(settings: Settings, parts: Components, kb_root: Path,
+                     should_continue: ShouldContinue | None = None) -> None:
+    """Ingest the config's collection unless it holds chunks; a cancelled ingest leaves no collection behind.
+
+    A non-empty collection is taken as complete, so a partial one must never stay: the next sweep would reuse it.
+    """
     if settings.collection in parts.store.names() and parts.store.count(settings.collection) > 0:
         return
-    report = ingest_configured(settings, parts.store, parts.embedder, sources_for(kb_root), settings.collection)
+    report = ingest_configured(settings, parts.store, parts.embedder, sources_for(kb_root), settings.collection,
+                               should_continue=should_continue)
+    if report.cancelled:
+        if settings.collection in parts.store.names():
+            parts.store.delete_collection(settings.collection)
+        return
     if report.total_chunks == 0:
         reasons = "; ".join(f"{o.source}: {o.reason}" for o in report.failed) or "no files found"
         raise SweepError(f"nothing could be ingested from {kb_root} into {settings.collection!r}: {reasons}")

@@ -12,6 +12,7 @@ from evaluation import __main__ as cli
 from evaluation import sweep
 from evaluation.evalset import load_eval_set
 from evaluation.runstore import RunStore
+from ingest.ingestor import IngestProgress, ingest_files
 from evaluation.sweep import NamedConfig, SweepError, chunk_collection_name, grid, run_configs
 from settings import Settings
 from tests import test_eval_runner
@@ -111,13 +112,26 @@ def test_a_cancelled_sweep_keeps_finished_runs_and_the_interrupted_one_resumes(e
     assert [s.outcome for s in runs.samples(run_ids[1])] == ["correct_answer", "wrong_answer", "correct_abstention"]
 
 
-def test_a_cancel_during_ingest_stores_no_empty_run(eval_settings, eval_set, ingest_calls):
+def test_a_cancel_during_ingest_stores_no_run_and_leaves_no_partial_collection(eval_settings, eval_set, monkeypatch):
+    """A collection that holds chunks is reused as complete by the next sweep, so a cancelled ingest leaves none."""
+    written: list[int] = []
+
+    def small_batches(settings, store, embedder, files, collection, progress=None, should_continue=None):
+        # batches of 8 chunks, so whole files are written before the cancel lands
+        def added(p: IngestProgress) -> None:
+            written.append(p.chunks_added)
+        return ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, added,
+                            batch_chunks=8, should_continue=should_continue)
+
+    monkeypatch.setattr(sweep, "ingest_configured", small_batches)
     runs = RunStore(eval_settings.runs_db)
-    budget = iter([True])  # go on into step 1, then cancelled while its chunk configuration was ingested
+    budget = iter([True] * 8)  # into step 1, then cancelled part-way through its ingest
     with cli.components(eval_settings, runs) as parts:
         _, run_ids = run_configs(eval_settings, grid([300], [60], [2]), load_eval_set(eval_set), "three", parts,
                                  kind="sweep", kb_root=KB, should_continue=lambda: next(budget, False))
-        assert parts.store.count(ingest_calls[0]) > 0  # the ingest is kept for the next sweep
+        assert max(written) > 0  # some chunks were in the collection when the cancel came
+        assert chunk_collection_name(eval_settings.collection, eval_settings.with_overrides(chunk_size=300, chunk_overlap=60)) \
+            not in parts.store.names()
     assert run_ids == [] and runs.runs() == []
 
 
