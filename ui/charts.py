@@ -96,7 +96,7 @@ def sweep_heatmap(table: pd.DataFrame, metric: str) -> go.Figure:
     scale = "Greys" if metric == "seconds" else "Viridis"
     x, y = [str(c) for c in pivot.columns], [str(i) for i in pivot.index]
     fig = go.Figure(go.Heatmap(
-        z=pivot.values, x=x, y=y, colorscale=scale, text=pivot.round(2).values, texttemplate="%{text}",
+        z=pivot.values, x=x, y=y, colorscale=scale, texttemplate="%{z:.1f} s" if metric == "seconds" else "%{z:.2f}",
         hoverinfo="skip", zmin=None if metric == "seconds" else 0, zmax=None if metric == "seconds" else 1,
     ))
     cells = [(col, row, pivot.iat[i, j], runs.iat[i, j]) for i, row in enumerate(y) for j, col in enumerate(x)
