@@ -8,6 +8,9 @@ shapes VectorStore makes are translated; anything else raises NotImplementedErro
 
 Layout: one shard folder per collection under `path`, with `collection.json` beside it holding the
 vector configuration and the collection metadata (embedder id), which a shard itself does not keep.
+
+Memory: the engine keeps vectors, payloads (Memory.Cold by default) and the HNSW graph in memory-mapped files;
+pages the process has touched count in its RSS until the kernel takes them back (README, "Memory").
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ import qdrant_edge as qe
 from qdrant_client import models as qm
 from qdrant_client.http.models import QueryResponse
 
+# Memory tier of new collections' dense vectors; None = the engine's default (Cached: a built or opened segment's
+# vectors are read in ahead). Cold saved 34 of 670 MB peak RSS ingesting 10,000 documents but made dense search
+# after optimize at 100k 1.7 -> 14.9 ms p50 (pages read on first use), so it is only bench/ingest_memory.py's knob.
+VECTOR_MEMORY: qe.Memory | None = None
 RRF_K = 2  # qdrant-client's and Qdrant's default, so fused scores match the other code paths
 _DISTANCES = {qm.Distance.COSINE: qe.Distance.Cosine, qm.Distance.DOT: qe.Distance.Dot,
               qm.Distance.EUCLID: qe.Distance.Euclid}
@@ -88,7 +95,8 @@ class EdgeClient:
             raise NotImplementedError("the edge engine stores named vectors only")
         sparse = sparse_vectors_config or {}
         config = qe.EdgeConfig(
-            vectors={n: qe.EdgeVectorParams(size=v.size, distance=_DISTANCES[v.distance]) for n, v in vectors_config.items()},
+            vectors={n: qe.EdgeVectorParams(size=v.size, distance=_DISTANCES[v.distance], memory=VECTOR_MEMORY)
+                     for n, v in vectors_config.items()},
             sparse_vectors={n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if s.modifier == qm.Modifier.IDF else None)
                             for n, s in sparse.items()},
         )

@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import qdrant_edge as qe
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from ingest import sparse
+from ingest import sparse, store_edge
 from ingest.embedder import embedder_info
 from ingest.__main__ import main as ingest_main
 from ingest.ingestor import delete_document, ingest_files, sources_for
@@ -204,6 +205,39 @@ def test_the_edge_engine_is_the_default_and_holds_one_client_per_folder(settings
     local = open_client(settings.with_overrides(qdrant_engine="local"))
     assert isinstance(local, QdrantClient) and local.get_collections().collections == []
     local.close()
+
+
+def test_an_edge_collection_keeps_the_vector_memory_tier_it_was_made_with_across_a_reopen(settings, embedder,
+                                                                                          monkeypatch):
+    """The store's default tier and the Cold one bench/ingest_memory.py compares: each persisted per collection."""
+    texts = {"rhine": "The Rhine flows from the Alps through Basel to the North Sea.",
+             "sky": "Sky Digital was launched in 1998 using the Astra 2A satellite."}
+
+    def fill(name: str) -> None:
+        store = open_store(settings)
+        store.ensure_collection(name)
+        for key, text in texts.items():
+            store.replace_source(name, f"{key}.md", [_chunk(key, text)], embedder.embed_documents([text]), keep_ids=[_id(key)])
+        store.optimize(name)
+        store.client.close()
+
+    def vector_memory(name: str) -> str | None:
+        return json.loads((settings.data_dir / "qdrant-edge" / name / "shard" / "edge_config.json").read_text())[
+            "vectors"][DENSE].get("memory")
+
+    fill("default")
+    with monkeypatch.context() as patch:
+        patch.setattr(store_edge, "VECTOR_MEMORY", qe.Memory.Cold)
+        fill("cold")
+
+    store = open_store(settings)
+    assert (vector_memory("default"), vector_memory("cold")) == (None, "cold")
+    question = embedder.embed_query("Which satellite did Sky Digital launch with?")
+    for name in ("default", "cold"):
+        assert store.count(name) == 2
+        assert "Astra" in store.search(name, question, 1)[0].text
+        assert "Astra" in store.hybrid_search(name, question, "Sky Digital satellite", 1)[0].text
+    store.client.close()
 
 
 def test_the_local_mode_store_of_an_earlier_version_is_pointed_to_then_copied_by_migrate(settings, samples, embedder, capsys):
