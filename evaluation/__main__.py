@@ -163,7 +163,10 @@ def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kin
         name = data["config"].get(f"{kind}_name")
         means = ", ".join(f"{a['metric']} {'n/a' if a['mean'] is None else format(a['mean'], '.2f')} "
                           f"({a['n_scored']}/{a['n_total']})" for a in data["aggregates"])
-        print(f"  {run_id}  {name}: {means}")
+        rates = data["abstention"]["rates"]
+        kept = [f"{label} {rates[key]:.0%}" for key, label in (("answer accuracy (answerable)", "answerable right"),
+                ("hallucination rate (unanswerable)", "unanswerable answered")) if rates.get(key) is not None]
+        print(f"  {run_id}  {name}: {', '.join([means, *kept]) if kept else means}")
     return 0
 
 

@@ -57,13 +57,17 @@ def finetune_jsonl(samples: list[SampleRow], threshold: float) -> str:
 
 
 def run_means(runs: RunStore, run: RunSummary) -> dict:
-    """A run as one row: its config knobs, each metric's mean with its scored count, mean answer latency."""
+    """A run as one row: its config knobs, each metric's mean with its scored count, the answerable questions
+    answered right and the unanswerable ones answered anyway (the control layer's effect), mean answer latency."""
     samples = runs.samples(run.id)
     row = {"run_id": run.id, "created_at": run.created_at, "status": run.status, "n": len(samples),
            **{k: run.config.get(k) for k in ("chunk_size", "chunk_overlap", "top_k", "collection")}}
     for agg in aggregate(samples, run.config.get("metrics", [])):
         row[agg.metric] = agg.mean
         row[f"{agg.metric} scored"] = f"{agg.n_scored} of {agg.n_total}"
+    rates = abstention_report(samples).rates  # None where the run had no item of that kind
+    row["answer_accuracy"] = rates["answer accuracy (answerable)"]
+    row["hallucination_rate"] = rates["hallucination rate (unanswerable)"]
     latencies = [s.seconds for s in samples if s.seconds is not None]
     row["seconds"] = sum(latencies) / len(latencies) if latencies else None
     return row

@@ -192,6 +192,8 @@ def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_
     ladder = frame(app, "step_name")
     assert list(ladder["step_name"]) == ["baseline", "+ hybrid", "+ rerank"]
     assert list(ladder["faithfulness"]) == [0.5, 1.0, 1.0]
+    # each step also says what it did with labelled questions: 1 of 2 answerable right, the unanswerable one refused
+    assert list(ladder["answer_accuracy"]) == [0.5] * 3 and list(ladder["hallucination_rate"]) == [0.0] * 3
     coverage = frame(app, "threshold")
     assert coverage["threshold"].iloc[0] == 0.4 and coverage["coverage"].iloc[0] == pytest.approx(1 / 3)
 

@@ -10,8 +10,12 @@ from evaluation.aggregate import AbstentionReport, CoveragePoint, MetricAggregat
 METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy",
                  "context_precision": "Context precision", "context_recall": "Context recall",
                  "seconds": "Latency (s)"}
+# what the pipeline did with labelled questions (evaluation.export.run_means): shown beside the metrics per step
+OUTCOME_RATE_LABELS = {"answer_accuracy": "Answerable answered right",
+                       "hallucination_rate": "Unanswerable answered anyway"}
 COLORS = {"faithfulness": "#2563eb", "answer_relevancy": "#f59e0b", "context_precision": "#10b981",
-          "context_recall": "#8b5cf6", "seconds": "#64748b"}
+          "context_recall": "#8b5cf6", "seconds": "#64748b", "answer_accuracy": "#16a34a",
+          "hallucination_rate": "#dc2626"}
 OUTCOME_COLORS = {
     "correct_answer": "#16a34a", "answered": "#22c55e", "wrong_answer": "#f97316", "correct_abstention": "#0ea5e9",
     "false_abstention": "#f59e0b", "hallucinated_answer": "#dc2626", "abstained": "#94a3b8", "error": "#6b7280",
@@ -19,7 +23,7 @@ OUTCOME_COLORS = {
 
 
 def label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+    return {**METRIC_LABELS, **OUTCOME_RATE_LABELS}.get(metric, metric.replace("_", " "))
 
 
 def scores_by_question(table: pd.DataFrame, aggregates: list[MetricAggregate]) -> go.Figure:
@@ -121,14 +125,14 @@ def clicked_run(event) -> str | None:
 
 
 def ladder(table: pd.DataFrame, metrics: list[str]) -> go.Figure:
-    """The step chart: each metric per ladder step, in the order the steps were taken."""
+    """The step chart: each metric (and outcome rate) per ladder step, in the order the steps were taken."""
     fig = go.Figure()
     for metric in metrics:
         if metric in table and table[metric].notna().any():
             fig.add_scatter(x=table["step_name"], y=table[metric], mode="lines+markers+text", line_shape="hv",
                             name=label(metric), line_color=COLORS.get(metric), text=table[metric].round(2),
-                            textposition="top center")
-    fig.update_layout(yaxis={"range": [0, 1.1], "title": "mean score"}, xaxis_title="step", height=380,
+                            textposition="top center", line_dash="dot" if metric in OUTCOME_RATE_LABELS else "solid")
+    fig.update_layout(yaxis={"range": [0, 1.1], "title": "mean score / share"}, xaxis_title="step", height=380,
                       legend={"orientation": "h", "y": 1.15}, margin={"t": 40, "b": 40})
     return fig
 

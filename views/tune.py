@@ -163,7 +163,7 @@ with tab_ladder:
                 icon=":material/stairs:")
     else:
         table = group_table(runs, "ladder", ladder_id)
-        metrics = [m for m in charts.METRIC_LABELS if m != "seconds"]
+        metrics = [*[m for m in charts.METRIC_LABELS if m != "seconds"], *charts.OUTCOME_RATE_LABELS]
         st.plotly_chart(charts.ladder(table, metrics), key="tune.ladder_chart")
         st.dataframe(table[["step", "step_name", *[m for m in metrics if m in table], "seconds", "run_id"]],
                      hide_index=True, width="stretch", key="tune.ladder_table")
