@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     grounding_term_veto: bool = True
     # one more verdict per answer: do the passages state the answer to the question (not just facts near it)?
     grounding_answer_check: bool = True
+    # its own P(true) cut: this verdict's P sits higher than the claim verdicts' (bench/abstention.py --out, 1.5B
+    # judge, first 20 SQuAD 2.0 questions: answerable answered right 0.75-0.96, unanswerable answered anyway
+    # 0.53-0.85), so the claims' 0.4 stopped none of them
+    grounding_answer_threshold: float = Field(default=0.75, ge=0.0, le=1.0)
 
     # retrieval strategy toggles (pipeline/retrieval.py, rerank.py, query_expansion.py). Default hybrid + cheap
     # rerank: hit@1 0.90 vs 0.81 for dense on 242 SQuAD questions, +0.04 s per question (bench/rerank.py)

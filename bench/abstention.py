@@ -120,10 +120,11 @@ def run_model(settings: Settings, store: VectorStore, embedder, model: str, ques
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None, help="answering models (default: the configured one)")
-    parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of qa.jsonl)")
+    parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of qa.jsonl after --skip)")
+    parser.add_argument("--skip", type=int, default=0, help="start after the first N questions (a held-out slice)")
     parser.add_argument("--out", type=Path, help="append one JSON line per question (gate cosine, judge P values)")
     args = parser.parse_args(argv)
-    questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()][: args.limit]
+    questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()][args.skip:][: args.limit]
     with squad_collection() as (settings, store, embedder):
         results = [run_model(settings, store, embedder, m, questions, args.out) for m in args.models or [settings.llm_model]]
     print("summary: " + "; ".join(

@@ -41,6 +41,7 @@ def pipeline_config(settings: Settings) -> dict:
         "grounding_threshold": settings.grounding_threshold,
         "grounding_term_veto": settings.grounding_term_veto,
         "grounding_answer_check": settings.grounding_answer_check,
+        "grounding_answer_threshold": settings.grounding_answer_threshold,
         **retrieval.retrieval_config(settings),
     }
 

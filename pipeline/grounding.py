@@ -13,9 +13,9 @@ A judge that fails (unreachable, unparseable after retries) leaves the claim "un
 Claims can each be true of the passages while the answer still answers nothing: SQuAD 2.0's unanswerable
 questions are near misses, and the small model attaches a nearby fact to a false premise (the claim check passed
 7 of 9 such answers, bench/abstention.py). So one more verdict per answer, `grounding_answer_check`: does the
-context explicitly state the answer to the question, and does the answer agree? P(true) cut at the same threshold
-(RECIPES: that check alone let 4 of 31 unanswerable questions through where the textbook chain let 30; in this
-pipeline's first run it stopped none of 6, README "Measured so far": its cut is the next thing to measure).
+context explicitly state the answer to the question, and does the answer agree? P(true) cut at its own threshold,
+`grounding_answer_threshold`: at the claims' 0.4 it stopped none of 6 unanswerable questions answered anyway, because
+its P sits higher (README "Measured so far"; RECIPES measured the same check at 4 of 31 let through).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ class AnswerCheck(BaseModel):
 
     verdict: Literal["supported", "not_supported", "unchecked"]
     p_supported: float | None = None
+    threshold: float | None = None  # the P cut the verdict used
     reason: str | None = None
 
 
@@ -328,15 +329,16 @@ def judge_claim(judge: BaseChatModel, item: ClaimCheckInput, settings: Settings)
 
 
 def check_answer(judge: BaseChatModel, question: str, context: str, answer: str, settings: Settings) -> AnswerCheck:
-    """Does the context state the answer to the question? P(true) cut at the grounding threshold."""
+    """Does the context state the answer to the question? P(true) cut at the answer-check threshold."""
     try:
         output, message = _ask(judge, ANSWER_PROMPT, {"context": context, "question": question, "answer": answer},
                                AnswerCheckOutput, settings)
     except (JudgeOutputError, openai.OpenAIError) as exc:
         return AnswerCheck(verdict="unchecked", reason=_failure(exc, settings))
     p = _p_yes(message, '"supported"', ("true",), ("false",))
-    ok = p >= settings.grounding_threshold if p is not None else output.supported
-    return AnswerCheck(verdict="supported" if ok else "not_supported", p_supported=p)
+    ok = p >= settings.grounding_answer_threshold if p is not None else output.supported
+    return AnswerCheck(verdict="supported" if ok else "not_supported", p_supported=p,
+                       threshold=settings.grounding_answer_threshold)
 
 
 def check_claim(judge: BaseChatModel, item: ClaimCheckInput, signal: CheapSignal, settings: Settings) -> ClaimCheck:

@@ -8,7 +8,15 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from ingest.store import StoredChunk
-from pipeline.grounding import ClaimCheckInput, CheapSignal, check_claim, claim_evidence, missing_terms, split_claims
+from pipeline.grounding import (
+    CheapSignal,
+    ClaimCheckInput,
+    check_answer,
+    check_claim,
+    claim_evidence,
+    missing_terms,
+    split_claims,
+)
 from ui.widgets import highlighted
 
 CHUNK = StoredChunk(
@@ -85,6 +93,26 @@ def test_the_verdict_comes_from_p_supported_cut_at_the_threshold(settings):
     judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.55)]))
     check = check_claim(judge, ITEM, SIGNAL, settings.with_overrides(grounding_threshold=0.6))
     assert check.verdict == "not_supported" and check.p_supported == 0.55
+
+
+def _answer_reply(p_true: float) -> AIMessage:
+    """The answer-level judge's reply, llama.cpp-shaped: {"supported": true} with P(true) at the value token."""
+    top = [{"token": "true", "logprob": math.log(p_true)}, {"token": "false", "logprob": math.log(1 - p_true)}]
+    content = [{"token": t, "logprob": 0.0, "top_logprobs": []} for t in ('{"', "supported", '":', " ")]
+    content.append({"token": "true", "logprob": top[0]["logprob"], "top_logprobs": top})
+    return AIMessage(content='{"supported": true}', response_metadata={"logprobs": {"content": content}})
+
+
+def test_the_answer_check_has_its_own_cut_above_the_claims(settings):
+    # its P(true) runs higher than the claim verdicts': 0.56 said "yes" for an unanswerable question's answer
+    args = ("In what year was Fort Coligny built?", CHUNK.text, "In 1560.")
+    judge = GenericFakeChatModel(messages=iter([_answer_reply(0.56)]))
+    check = check_answer(judge, *args, settings.with_overrides(grounding_threshold=0.4, grounding_answer_threshold=0.75))
+    assert (check.verdict, check.p_supported, check.threshold) == ("not_supported", 0.56, 0.75)
+
+    judge = GenericFakeChatModel(messages=iter([_answer_reply(0.91)]))
+    check = check_answer(judge, *args, settings.with_overrides(grounding_answer_threshold=0.75))
+    assert check.verdict == "supported" and check.p_supported == 0.91
 
 
 def test_a_name_the_passages_never_mention_overrules_a_supported_verdict(settings):
