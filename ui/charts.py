@@ -130,7 +130,7 @@ def ladder(table: pd.DataFrame, metrics: list[str]) -> go.Figure:
     for metric in metrics:
         if metric in table and table[metric].notna().any():
             fig.add_scatter(x=table["step_name"], y=table[metric], mode="lines+markers+text", line_shape="hv",
-                            name=label(metric), line_color=COLORS.get(metric), text=table[metric].round(2),
+                            name=label(metric), line_color=COLORS.get(metric), texttemplate="%{y:.2f}",
                             textposition="top center", line_dash="dot" if metric in OUTCOME_RATE_LABELS else "solid")
     fig.update_layout(yaxis={"range": [0, 1.1], "title": "mean score / share"}, xaxis_title="step", height=380,
                       legend={"orientation": "h", "y": 1.15}, margin={"t": 40, "b": 40})
