@@ -82,7 +82,7 @@ def print_report(answer: Answer, streamed: bool) -> None:
             why = f" ({claim.reason})" if claim.reason else ""
             print(f"  {claim.verdict:<13} {claim.claim}{why}  [similarity {signal.similarity:.2f}{extra}]")
         if check := answer.grounding.answer_check:
-            p = f", P(supported) {check.p_supported:.2f} (cut {check.threshold:.2f})" if check.p_supported is not None else ""
+            p = f", {check.p_text}" if check.p_text else ""
             why = f" ({check.reason})" if check.reason else ""
             print(f"  {check.verdict:<13} the passages state the answer to the question{p}{why}")
         if answer.abstain_reason == "unsupported_claims":

@@ -89,8 +89,16 @@ class AnswerCheck(BaseModel):
 
     verdict: Literal["supported", "not_supported", "unchecked"]
     p_supported: float | None = None
-    threshold: float | None = None  # the P cut the verdict used
+    threshold: float | None = None  # the P cut the verdict used (None in answers stored before it had its own)
     reason: str | None = None
+
+    @property
+    def p_text(self) -> str:
+        """"P(supported) 0.79 (cut 0.75)", as the page and the CLI show it; "" when the judge gave no P."""
+        if self.p_supported is None:
+            return ""
+        cut = f" (cut {self.threshold:.2f})" if self.threshold is not None else ""
+        return f"P(supported) {self.p_supported:.2f}{cut}"
 
 
 class Grounding(BaseModel):

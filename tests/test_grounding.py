@@ -9,6 +9,7 @@ from langchain_core.messages import AIMessage
 
 from ingest.store import StoredChunk
 from pipeline.grounding import (
+    AnswerCheck,
     CheapSignal,
     ClaimCheckInput,
     check_answer,
@@ -109,10 +110,18 @@ def test_the_answer_check_has_its_own_cut_above_the_claims(settings):
     judge = GenericFakeChatModel(messages=iter([_answer_reply(0.56)]))
     check = check_answer(judge, *args, settings.with_overrides(grounding_threshold=0.4, grounding_answer_threshold=0.75))
     assert (check.verdict, check.p_supported, check.threshold) == ("not_supported", 0.56, 0.75)
+    assert check.p_text == "P(supported) 0.56 (cut 0.75)"
 
     judge = GenericFakeChatModel(messages=iter([_answer_reply(0.91)]))
     check = check_answer(judge, *args, settings.with_overrides(grounding_answer_threshold=0.75))
     assert check.verdict == "supported" and check.p_supported == 0.91
+
+
+def test_an_answer_check_stored_before_it_had_its_own_cut_still_shows_its_p():
+    # answers cached by earlier versions carry no threshold: the page must show them, not fail formatting None
+    stored = AnswerCheck.model_validate_json('{"verdict": "supported", "p_supported": 0.8}')
+    assert stored.p_text == "P(supported) 0.80"
+    assert AnswerCheck(verdict="unchecked", reason="judge down").p_text == ""
 
 
 def test_a_name_the_passages_never_mention_overrules_a_supported_verdict(settings):

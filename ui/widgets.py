@@ -119,8 +119,7 @@ def show_claims(grounding: Grounding) -> None:
         st.markdown(f"{icon} :{colour}[**{label}**] {_markdown_safe(claim.claim)}  \n:gray[{_markdown_safe(cheap)}]")
     if check := grounding.answer_check:
         icon, colour, label = VERDICT_LOOK[check.verdict]
-        detail = " · ".join(x for x in (f"P(supported) {check.p_supported:.2f} (cut {check.threshold:.2f})"
-                                        if check.p_supported is not None else "", check.reason or "") if x)
+        detail = " · ".join(x for x in (check.p_text, check.reason or "") if x)
         st.markdown(f"{icon} :{colour}[**{label}**] The passages state the answer to the question."
                     + (f"  \n:gray[{_markdown_safe(detail)}]" if detail else ""))
 
