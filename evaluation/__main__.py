@@ -16,6 +16,7 @@ from evaluation.aggregate import abstention_report, aggregate, outcome_counts
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalItem, EvalSetError, EvalSetExistsError, load_eval_set, save_eval_set, saved_set_path
 from evaluation.export import finetune_jsonl, run_json, sample_table
+from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
@@ -164,8 +165,8 @@ def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kin
         means = ", ".join(f"{a['metric']} {'n/a' if a['mean'] is None else format(a['mean'], '.2f')} "
                           f"({a['n_scored']}/{a['n_total']})" for a in data["aggregates"])
         rates = data["abstention"]["rates"]
-        kept = [f"{label} {rates[key]:.0%}" for key, label in (("answer accuracy (answerable)", "answerable right"),
-                ("hallucination rate (unanswerable)", "unanswerable answered")) if rates.get(key) is not None]
+        kept = [f"{label} {rates[key]:.0%}" for key, label in ((ANSWER_ACCURACY, "answerable right"),
+                (HALLUCINATION_RATE, "unanswerable answered")) if rates.get(key) is not None]
         print(f"  {run_id}  {name}: {', '.join([means, *kept]) if kept else means}")
     return 0
 

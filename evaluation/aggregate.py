@@ -98,6 +98,10 @@ class AbstentionReport(BaseModel):
     n_total: int
 
 
+ANSWER_ACCURACY = "answer accuracy (answerable)"
+HALLUCINATION_RATE = "hallucination rate (unanswerable)"  # unanswerable questions answered anyway
+
+
 def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
 
@@ -112,10 +116,10 @@ def abstention_report(samples: list[SampleRow]) -> AbstentionReport:
     answerable = counts["correct_answer"] + counts["wrong_answer"] + counts["false_abstention"]
     unanswerable = counts["correct_abstention"] + counts["hallucinated_answer"]
     rates = {
-        "answer accuracy (answerable)": _rate(counts["correct_answer"], answerable),
+        ANSWER_ACCURACY: _rate(counts["correct_answer"], answerable),
         "false abstention rate (answerable)": _rate(counts["false_abstention"], answerable),
         "correct abstention rate (unanswerable)": _rate(counts["correct_abstention"], unanswerable),
-        "hallucination rate (unanswerable)": _rate(counts["hallucinated_answer"], unanswerable),
+        HALLUCINATION_RATE: _rate(counts["hallucinated_answer"], unanswerable),
     }
     return AbstentionReport(matrix=matrix, rates=rates, n_labelled=answerable + unanswerable, n_total=len(samples))
 

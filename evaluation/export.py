@@ -7,7 +7,7 @@ import json
 import pandas as pd
 from langchain_core.messages import convert_to_openai_messages
 
-from evaluation.aggregate import abstention_report, aggregate, failure_label, metric_status
+from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE, abstention_report, aggregate, failure_label, metric_status
 from evaluation.runstore import RunStore, RunSummary, SampleRow
 from ingest.store import StoredChunk
 from pipeline.prompt import PROMPT, format_context
@@ -66,8 +66,7 @@ def run_means(runs: RunStore, run: RunSummary) -> dict:
         row[agg.metric] = agg.mean
         row[f"{agg.metric} scored"] = f"{agg.n_scored} of {agg.n_total}"
     rates = abstention_report(samples).rates  # None where the run had no item of that kind
-    row["answer_accuracy"] = rates["answer accuracy (answerable)"]
-    row["hallucination_rate"] = rates["hallucination rate (unanswerable)"]
+    row["answer_accuracy"], row["hallucination_rate"] = rates[ANSWER_ACCURACY], rates[HALLUCINATION_RATE]
     latencies = [s.seconds for s in samples if s.seconds is not None]
     row["seconds"] = sum(latencies) / len(latencies) if latencies else None
     return row
