@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Callable
 
 from pydantic import BaseModel
 from scipy.stats import t as student_t
@@ -150,7 +151,35 @@ class CoveragePoint(BaseModel):
     coverage: float  # share of questions that would be answered
     faithfulness: float | None  # mean faithfulness of those answered and scored
     hallucination_rate: float | None  # unanswerable questions answered anyway, of all unanswerable
+    answer_accuracy: float | None = None  # answerable questions answered right, of all answerable with a reference
     n_answered: int
+
+
+def threshold_curve(samples: list[SampleRow], score: Callable[[SampleRow], float | None], low: float,
+                    steps: int = 21) -> list[CoveragePoint]:
+    """What refusing the answered questions whose `score` falls below a threshold would do, from `low` upwards.
+
+    A sample without a score counts as refused at every threshold; the top threshold is the highest score seen.
+    """
+    usable = [s for s in samples if s.outcome != "error"]
+    if not usable:
+        return []
+    scores = {s.idx: score(s) for s in usable}
+    high = max((v for v in scores.values() if v is not None), default=low)
+    unanswerable = [s for s in usable if s.answerable is False]
+    answerable = [s for s in usable if s.outcome in ("correct_answer", "wrong_answer", "false_abstention")]
+    points = []
+    for i in range(steps):
+        threshold = low + (max(high, low) - low) * i / (steps - 1)
+        answered = [s for s in usable if not s.abstained and (v := scores[s.idx]) is not None and v >= threshold]
+        faithful = [sc for s in answered if (st := metric_status(s, "faithfulness"))[0] == "scored" and (sc := st[1]) is not None]
+        points.append(CoveragePoint(
+            threshold=round(threshold, 4), coverage=len(answered) / len(usable),
+            faithfulness=statistics.fmean(faithful) if faithful else None,
+            hallucination_rate=_rate(sum(s.answerable is False for s in answered), len(unanswerable)),
+            answer_accuracy=_rate(sum(s.outcome == "correct_answer" for s in answered), len(answerable)),
+            n_answered=len(answered)))
+    return points
 
 
 def coverage_curve(samples: list[SampleRow], run_min_score: float, steps: int = 21) -> list[CoveragePoint]:
@@ -159,21 +188,15 @@ def coverage_curve(samples: list[SampleRow], run_min_score: float, steps: int = 
     Only thresholds at or above the run's own min score can be read off a stored run: below it the
     questions the gate refused were never answered.
     """
-    usable = [s for s in samples if s.outcome != "error"]
-    if not usable:
-        return []
-    tops = [s.top_score for s in usable]
-    high = max((t for t in tops if t is not None), default=run_min_score)
-    points = []
-    for i in range(steps):
-        threshold = run_min_score + (max(high, run_min_score) - run_min_score) * i / (steps - 1)
-        answered = [s for s in usable if not s.abstained and s.top_score is not None and s.top_score >= threshold]
-        scores = [sc for s in answered if (st := metric_status(s, "faithfulness"))[0] == "scored" and (sc := st[1]) is not None]
-        unanswerable = [s for s in usable if s.answerable is False]
-        hallucinated = [s for s in answered if s.answerable is False]
-        points.append(CoveragePoint(threshold=round(threshold, 4), coverage=len(answered) / len(usable),
-                                    faithfulness=statistics.fmean(scores) if scores else None,
-                                    hallucination_rate=_rate(len(hallucinated), len(unanswerable)),
-                                    n_answered=len(answered)))
-    return points
+    return threshold_curve(samples, lambda s: s.top_score, run_min_score, steps)
 
+
+def answer_check_curve(samples: list[SampleRow], run_cut: float, steps: int = 21) -> list[CoveragePoint]:
+    """What a stricter answer check would do: answers whose P(supported) falls below the cut are withheld.
+
+    `run_cut` is the run's own cut under the strict policy (answers below it were already withheld, their text
+    is gone) and 0 under annotate. Claim verdicts are left aside; [] when no sample has a stored P.
+    """
+    if all(s.answer_check_p is None for s in samples):
+        return []
+    return threshold_curve(samples, lambda s: s.answer_check_p, run_cut, steps)

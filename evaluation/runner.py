@@ -194,6 +194,7 @@ def _evaluate_one(settings: Settings, item: EvalItem, idx: int, parts: Component
         contexts=[{"id": c.id, "source": c.source, "score": c.score, "similarity": similarity(c), "text": c.text}
                   for c in answer.contexts],
         metrics=[r.model_dump(mode="json") for r in results], error=None, seconds=seconds,
+        answer_check_p=check.p_supported if (check := answer.grounding and answer.grounding.answer_check) else None,
     )
 
 

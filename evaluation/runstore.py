@@ -41,9 +41,12 @@ CREATE TABLE IF NOT EXISTS samples (
     metrics TEXT,                    -- JSON list of MetricResult
     error TEXT,
     seconds REAL,
+    answer_check_p REAL,             -- the answer-level check's P(supported), when it ran
     PRIMARY KEY (run_id, idx)
 );
 """
+# Columns added after the first release, with their types: a store made before them gains them on open.
+ADDED_COLUMNS = {"answer_check_p": "REAL"}
 
 
 class RunSummary(BaseModel):
@@ -72,6 +75,7 @@ class SampleRow(BaseModel):
     metrics: list[dict]
     error: str | None
     seconds: float | None
+    answer_check_p: float | None = None  # what a stricter answer check would have kept is read off this
 
     @property
     def top_score(self) -> float | None:
@@ -88,6 +92,11 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         create(path, SCHEMA)
+        with transaction(path) as conn:
+            have = {r["name"] for r in conn.execute("PRAGMA table_info(samples)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
 
     def create_run(self, eval_set: str, n_items: int, config: dict) -> str:
         run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
-from evaluation.aggregate import abstention_report, aggregate, coverage_curve, failure_label
+from evaluation.aggregate import abstention_report, aggregate, answer_check_curve, coverage_curve, failure_label
 from evaluation.runner import eval_set_of_run, reference_found, settings_of_run
-from evaluation.runstore import SampleRow
+from evaluation.runstore import SCHEMA, RunStore, SampleRow
 
 
 def row(idx: int, outcome: str, *, faithfulness: list[float | None] | None = None, answerable: bool | None = True,
-        reference: str | None = "Fort Caroline", top: float = 0.7, contexts: list[str] | None = None) -> SampleRow:
+        reference: str | None = "Fort Caroline", top: float = 0.7, contexts: list[str] | None = None,
+        p: float | None = None) -> SampleRow:
     metrics = [{"metric": "faithfulness", "status": "scored" if s is not None else "failed", "score": s,
                 "reason": None if s is not None else "judge returned unparseable output", "seconds": 1.0, "repeat": r}
                for r, s in enumerate(faithfulness or [])]
@@ -19,7 +22,7 @@ def row(idx: int, outcome: str, *, faithfulness: list[float | None] | None = Non
     return SampleRow(idx=idx, item_id=str(idx), question=f"q{idx}", reference=reference, answerable=answerable, kind=None,
                      answer="I don't know." if abstained else "Fort Caroline.", abstained=abstained, abstain_reason=None,
                      outcome=outcome, contexts=[{"id": "c", "source": "kb/x.md", "score": top, "text": t} for t in texts],
-                     metrics=metrics, error=None, seconds=2.0)
+                     metrics=metrics, error=None, seconds=2.0, answer_check_p=p)
 
 
 def test_reference_check_ignores_case_and_punctuation_but_not_words():
@@ -74,6 +77,36 @@ def test_coverage_curve_trades_answered_questions_for_faithfulness():
     assert curve[0].coverage == 0.75 and curve[0].faithfulness == pytest.approx(0.4)
     assert curve[0].hallucination_rate == 0.5 and curve[1].hallucination_rate == 0.0
     assert curve[-1].faithfulness == 1.0
+
+
+def test_answer_check_curve_shows_what_a_stricter_cut_withholds():
+    """Near misses get a middling P: a cut between them and the right answers withholds them and keeps the rest."""
+    samples = [row(0, "correct_answer", p=0.92), row(1, "correct_answer", p=0.79),
+               row(2, "hallucinated_answer", answerable=False, reference=None, p=0.83),
+               row(3, "hallucinated_answer", answerable=False, reference=None, p=0.55),
+               row(4, "wrong_answer", p=0.6), row(5, "correct_abstention", answerable=False, reference=None)]
+    curve = answer_check_curve(samples, run_cut=0.0, steps=24)  # 0.04 apart, up to the highest P (0.92)
+    at = {round(p.threshold, 2): p for p in curve}
+    assert at[0.0].n_answered == 5 and at[0.0].hallucination_rate == pytest.approx(2 / 3)
+    assert at[0.0].answer_accuracy == pytest.approx(2 / 3)
+    assert at[0.76].n_answered == 3 and at[0.76].hallucination_rate == pytest.approx(1 / 3)  # the 0.83 near miss stays
+    assert at[0.76].answer_accuracy == pytest.approx(2 / 3)  # both right answers kept, the wrong one withheld
+    assert at[0.88].hallucination_rate == 0.0 and at[0.88].answer_accuracy == pytest.approx(1 / 3)
+    assert answer_check_curve([row(0, "correct_answer")], run_cut=0.0) == []  # no P stored: no curve
+
+
+def test_a_run_store_made_before_answer_check_p_gains_the_column(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with sqlite3.connect(path) as conn:  # the samples table as the first release made it
+        conn.executescript(SCHEMA.replace("    answer_check_p REAL,             -- the answer-level check's P(supported), when it ran\n", ""))
+        conn.execute("INSERT INTO runs VALUES ('old', '2026-11-01T00:00:00', 'completed', 'sample.jsonl', 1, '{}', NULL)")
+        conn.execute("INSERT INTO samples (run_id, idx, item_id, question, outcome) VALUES ('old', 0, 'q', 'Who?', 'answered')")
+    assert "answer_check_p" not in {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(samples)")}
+    runs = RunStore(path)
+    [old] = runs.samples("old")
+    assert old.question == "Who?" and old.answer_check_p is None
+    runs.add_sample("old", row(1, "correct_answer", p=0.8))
+    assert [s.answer_check_p for s in runs.samples("old")] == [None, 0.8]
 
 
 def test_a_run_stored_before_settings_were_recorded_can_still_be_resumed(settings):

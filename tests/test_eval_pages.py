@@ -41,11 +41,11 @@ def _rows(faithful_rhine: bool) -> list[SampleRow]:
                   answerable=True, kind="answerable", answer="The colony was named Fort Caroline.", abstained=False,
                   abstain_reason=None, outcome="correct_answer", contexts=[HUGUENOT_CONTEXT],
                   metrics=[_metric("faithfulness", 1.0), _metric("answer_relevancy", 0.9), _metric("context_precision", 1.0),
-                           _metric("context_recall", 1.0)], error=None, seconds=8.0),
+                           _metric("context_recall", 1.0)], error=None, seconds=8.0, answer_check_p=0.91),
         SampleRow(idx=1, item_id="rhine", question="What is the major tributary for the Rhine?", reference="Aare",
                   answerable=True, kind="answerable", answer=rhine_answer, abstained=faithful_rhine, abstain_reason=None,
                   outcome="false_abstention" if faithful_rhine else "wrong_answer", contexts=[RHINE_CONTEXT],
-                  metrics=rhine_metrics, error=None, seconds=9.0),
+                  metrics=rhine_metrics, error=None, seconds=9.0, answer_check_p=None if faithful_rhine else 0.62),
         SampleRow(idx=2, item_id="aus", question="What is the capital of Australia?", reference=None, answerable=False,
                   kind="off_topic", answer="I don't know based on the provided documents.", abstained=True,
                   abstain_reason="low_retrieval_score", outcome="correct_abstention", contexts=[OFF_TOPIC],
@@ -196,6 +196,14 @@ def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_
     assert list(ladder["answer_accuracy"]) == [0.5] * 3 and list(ladder["hallucination_rate"]) == [0.0] * 3
     coverage = frame(app, "threshold")
     assert coverage["threshold"].iloc[0] == 0.4 and coverage["coverage"].iloc[0] == pytest.approx(1 / 3)
+    # the same tab reads a cut on the answer check's P off a run: above the wrong answer's 0.62 it is withheld
+    app.selectbox(key="tune.coverage_run").set_value(ids["before"]).run()
+    app.radio(key="tune.coverage_gate").set_value("answer check P(supported)").run()
+    assert not app.exception and app.query_params["gate"] == "answer_check"
+    curve = frame(app, "threshold")
+    assert curve["threshold"].iloc[0] == 0.0 and curve["n_answered"].iloc[0] == 2
+    kept = curve[curve["threshold"] > 0.62]
+    assert set(kept["n_answered"]) == {1} and set(kept["answer_accuracy"]) == {0.5}
 
 
 def test_tune_page_refuses_an_empty_grid(app, sample_data):

@@ -185,6 +185,9 @@ def test_real_models_score_context_precision_and_recall_and_a_rerun_is_all_cache
     second = _run(settings, path, metrics=metrics)
     again = runs.samples(second)[0]
     assert again.answer == hug.answer
+    # the answer check's P is stored with the sample (the Tune page's answer-check curve reads it), cached or not
+    assert hug.answer_check_p is not None and 0.0 <= hug.answer_check_p <= 1.0 and aus.answer_check_p is None
+    assert again.answer_check_p == hug.answer_check_p
     assert [m["score"] for m in again.metrics if m["status"] == "scored"] == [
         m["score"] for m in hug.metrics if m["status"] == "scored"]
     assert all(m["cached"] for m in again.metrics if m["status"] == "scored")

@@ -137,19 +137,20 @@ def ladder(table: pd.DataFrame, metrics: list[str]) -> go.Figure:
     return fig
 
 
-def coverage(points: list[CoveragePoint]) -> go.Figure:
-    """Coverage vs faithfulness (and hallucination rate) as the min retrieval score rises."""
+def coverage(points: list[CoveragePoint], threshold_label: str = "min score") -> go.Figure:
+    """Coverage against faithfulness, answer accuracy and hallucination rate as a threshold rises."""
     fig = go.Figure()
-    fig.add_scatter(x=[p.coverage for p in points], y=[p.faithfulness for p in points], mode="lines+markers",
-                    name="faithfulness of answered", line_color=COLORS["faithfulness"],
-                    customdata=[[p.threshold, p.n_answered] for p in points],
-                    hovertemplate="min score %{customdata[0]:.2f}: %{customdata[1]} answered<br>coverage %{x:.0%}"
-                                  "<br>faithfulness %{y:.2f}<extra></extra>")
-    if any(p.hallucination_rate is not None for p in points):
-        fig.add_scatter(x=[p.coverage for p in points], y=[p.hallucination_rate for p in points], mode="lines+markers",
-                        name="hallucination rate (unanswerable)", line_color=OUTCOME_COLORS["hallucinated_answer"],
-                        customdata=[p.threshold for p in points],
-                        hovertemplate="min score %{customdata:.2f}<br>%{y:.0%} hallucinated<extra></extra>")
+    lines = [("faithfulness", "faithfulness of answered", COLORS["faithfulness"], ".2f"),
+             ("answer_accuracy", "answerable answered right", OUTCOME_COLORS["correct_answer"], ".0%"),
+             ("hallucination_rate", "unanswerable answered anyway", OUTCOME_COLORS["hallucinated_answer"], ".0%")]
+    for field, name, color, fmt in lines:
+        values = [getattr(p, field) for p in points]
+        if all(v is None for v in values):
+            continue
+        fig.add_scatter(x=[p.coverage for p in points], y=values, mode="lines+markers", name=name, line_color=color,
+                        customdata=[[p.threshold, p.n_answered] for p in points],
+                        hovertemplate=f"{threshold_label} %{{customdata[0]:.2f}}: %{{customdata[1]}} answered"
+                                      f"<br>coverage %{{x:.0%}}<br>{name} %{{y:{fmt}}}<extra></extra>")
     fig.update_layout(xaxis={"title": "coverage (share of questions answered)", "tickformat": ".0%"},
                       yaxis={"range": [0, 1.05]}, height=360, legend={"orientation": "h", "y": 1.15},
                       margin={"t": 40, "b": 40})

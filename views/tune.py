@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from evaluation.aggregate import coverage_curve
+from evaluation.aggregate import answer_check_curve, coverage_curve
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, load_eval_set
 from evaluation.export import group_table, groups
@@ -18,6 +18,7 @@ from ui import charts, jobs, resources
 from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded
 
 HEATMAP_METRICS = ["faithfulness", "answer_relevancy", "context_recall", "seconds"]
+GATES = {"best passage score (min score gate)": "min_score", "answer check P(supported)": "answer_check"}
 SWEEP_ERRORS = (SweepError, JudgeUnavailableError, LLMError, *KNOWN_ERRORS)
 
 
@@ -115,7 +116,7 @@ if job is not None:
     else:
         sweep_outcome(job, runs)
 
-tab_sweep, tab_ladder, tab_coverage = st.tabs(["Sweep heatmaps", "Optimisation ladder", "Coverage vs faithfulness"])
+tab_sweep, tab_ladder, tab_coverage = st.tabs(["Sweep heatmaps", "Optimisation ladder", "Coverage trade-offs"])
 
 
 def pick(kind: str, label: str) -> str | None:
@@ -177,11 +178,30 @@ with tab_coverage:
         run_id = st.selectbox("Run", ids, key="tune.coverage_run",
                               index=ids.index(params["run"]) if params.get("run") in ids else 0)
         run = next(r for r in all_runs if r.id == run_id)
-        min_score = float(run.config.get("min_score", base.min_score))
-        points = coverage_curve(runs.samples(run_id), min_score)
-        st.caption(f"Each point is a min retrieval score from this run's own {min_score:.2f} upwards: questions whose best "
-                   "passage scores below it would be refused. Lower thresholds cannot be read off a stored run "
-                   "(those questions were never answered).")
+        samples = runs.samples(run_id)
+        shown = list(GATES.values())
+        gate = GATES[st.radio("Threshold on", list(GATES), horizontal=True, key="tune.coverage_gate",
+                              index=shown.index(params["gate"]) if params.get("gate") in shown else 0)]
+        params["gate"] = gate
+        if gate == "answer_check":
+            strict = run.config.get("grounding_policy", base.grounding_policy) == "strict"
+            low = float(run.config.get("grounding_answer_threshold", base.grounding_answer_threshold)) if strict else 0.0
+            points = answer_check_curve(samples, low)
+            st.caption(f"Each point is a cut on the answer check's P(supported) from {low:.2f} upwards: answers whose P "
+                       "falls below it would be withheld (claim verdicts aside). "
+                       + ("This run was strict, so answers below its own cut were already withheld."
+                          if strict else "At 0 every answer the check scored is kept."))
+            if not points:
+                st.info("This run stored no answer-check P: it ran before P was recorded, with grounding off, or "
+                        "against an endpoint that returns no log-probabilities. Run the eval set again to see this curve.",
+                        icon=":material/info:")
+        else:
+            min_score = float(run.config.get("min_score", base.min_score))
+            points = coverage_curve(samples, min_score)
+            st.caption(f"Each point is a min retrieval score from this run's own {min_score:.2f} upwards: questions whose "
+                       "best passage scores below it would be refused. Lower thresholds cannot be read off a stored run "
+                       "(those questions were never answered).")
         if points:
-            st.plotly_chart(charts.coverage(points), key="tune.coverage_chart")
+            st.plotly_chart(charts.coverage(points, "P cut" if gate == "answer_check" else "min score"),
+                            key="tune.coverage_chart")
             st.dataframe(pd.DataFrame([p.model_dump() for p in points]), hide_index=True, key="tune.coverage_table")
