@@ -91,18 +91,19 @@ def run_model(settings: Settings, store: VectorStore, embedder, model: str, ques
               out: Path | None = None) -> dict:
     config = settings.with_overrides(llm_model=model, grounding_policy="annotate")
     llm = make_chat_model(config)
-    answers, started = [], time.perf_counter()
+    answers, records, started = [], [], time.perf_counter()
     for q in tqdm(questions, desc=model, unit="question"):
         answers.append(answer_question(config, store, embedder, llm, q["question"]))
+        records.append({"model": model, **record(q, answers[-1])})
         if out:
             with out.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"model": model, **record(q, answers[-1])}) + "\n")
+                handle.write(json.dumps(records[-1]) + "\n")
     seconds = (time.perf_counter() - started) / len(questions)
     kept = [not a.abstained and (a.grounding is None or a.grounding.fully_supported) for a in answers]
     unans = [i for i, q in enumerate(questions) if not q["answerable"]]
     ans = [i for i, q in enumerate(questions) if q["answerable"]]
     result = {
-        "model": model, "seconds": seconds, "n_unanswerable": len(unans), "n_answerable": len(ans),
+        "model": model, "seconds": seconds, "records": records, "n_unanswerable": len(unans), "n_answerable": len(ans),
         "answered_anyway": sum(not answers[i].abstained for i in unans),
         "answered_anyway_strict": sum(kept[i] for i in unans),
         "right": sum(correct(answers[i], questions[i]["answers"]) for i in ans),
@@ -117,16 +118,40 @@ def run_model(settings: Settings, store: VectorStore, embedder, model: str, ques
     return result
 
 
+CUTS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def print_cuts(records: list[dict]) -> None:
+    """Per answering model, what each cut on the answer check's P would keep (claim verdicts aside), as the Tune
+    page's answer-check curve reads it: an answer stays when its P reaches the cut; one without a P is withheld."""
+    for model in dict.fromkeys(r["model"] for r in records):
+        rows = [r for r in records if r["model"] == model]
+        unans = [r for r in rows if not r["answerable"]]
+        ans = [r for r in rows if r["answerable"]]
+        print(f"{model}, answer-check cut: unanswerable answered anyway | answerable answered right "
+              f"({len(rows)} questions)")
+        for cut in CUTS:
+            kept = [r for r in rows if not r["abstained"] and r["answer_check_p"] is not None and r["answer_check_p"] >= cut]
+            print(f"  {cut:.2f}  {share(sum(not r['answerable'] for r in kept), len(unans)):>12}  "
+                  f"{share(sum(bool(r['correct']) for r in kept), len(ans)):>12}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None, help="answering models (default: the configured one)")
     parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of qa.jsonl after --skip)")
     parser.add_argument("--skip", type=int, default=0, help="start after the first N questions (a held-out slice)")
     parser.add_argument("--out", type=Path, help="append one JSON line per question (gate cosine, judge P values)")
+    parser.add_argument("--cuts-from", type=Path, nargs="+", metavar="JSONL",
+                        help="ask nothing: print the answer-check cut table from files an earlier --out wrote")
     args = parser.parse_args(argv)
+    if args.cuts_from:
+        print_cuts([json.loads(line) for path in args.cuts_from for line in path.read_text(encoding="utf-8").splitlines()])
+        return 0
     questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()][args.skip:][: args.limit]
     with squad_collection() as (settings, store, embedder):
         results = [run_model(settings, store, embedder, m, questions, args.out) for m in args.models or [settings.llm_model]]
+    print_cuts([r for result in results for r in result["records"]])
     print("summary: " + "; ".join(
         f"{r['model']} unanswerable answered {r['answered_anyway']}/{r['n_unanswerable']} "
         f"(strict {r['answered_anyway_strict']}), answerable right {r['right']}/{r['n_answerable']} "
