@@ -7,7 +7,9 @@ retrieval settings; the first N questions are asked through `answer_question` (s
 check with the annotate policy). Printed per answering model: the share of unanswerable questions answered
 anyway (should be near 0) and of answerable ones answered correctly (a reference answer contained,
 case-insensitive), both as the annotate policy shows them and as the strict policy would (an answer whose
-claims are not all supported is withheld), plus seconds per question.
+claims are not all supported is withheld), plus seconds per question, then what each cut on the answer check's
+P(supported) would keep. `--out` logs every answer; `--cuts-from` re-reads such logs without asking again;
+`--save-run` stores the answers as runs, so the Tune page draws the same trade-off as a curve.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tqdm import tqdm  # noqa: E402
 from ingest.embedder import embedder_info, make_embedder  # noqa: E402
 from ingest.ingestor import ingest_configured, sources_for  # noqa: E402
 from ingest.store import VectorStore, open_client  # noqa: E402
+from evaluation.runstore import RunStore, SampleRow  # noqa: E402
 from pipeline.answer import Answer  # noqa: E402
 from pipeline.chain import answer_question  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
@@ -136,6 +139,33 @@ def print_cuts(records: list[dict]) -> None:
                   f"{share(sum(bool(r['correct']) for r in kept), len(ans)):>12}")
 
 
+def outcome(r: dict) -> str:
+    """The record's outcome in the eval runner's words (a reference contained counts as right, as above)."""
+    if not r["answerable"]:
+        return "correct_abstention" if r["abstained"] else "hallucinated_answer"
+    return "false_abstention" if r["abstained"] else "correct_answer" if r["correct"] else "wrong_answer"
+
+
+def save_runs(records: list[dict], questions: dict[str, dict], settings: Settings) -> list[str]:
+    """One stored run per answering model, so the Tune page draws its answer-check curve (no Ragas metrics)."""
+    runs, ids = RunStore(settings.runs_db), []
+    for model in dict.fromkeys(r["model"] for r in records):
+        rows = [r for r in records if r["model"] == model]
+        run_id = runs.create_run("squad2 (bench/abstention.py)", len(rows),
+                                 {"source": "bench/abstention.py", "llm_model": model, "grounding_policy": "annotate",
+                                  "grounding_answer_threshold": settings.grounding_answer_threshold, "metrics": []})
+        for idx, r in enumerate(rows):
+            q = questions[r["id"]]
+            runs.add_sample(run_id, SampleRow(
+                idx=idx, item_id=r["id"], question=q["question"], reference=(q["answers"] or [None])[0],
+                answerable=r["answerable"], kind="answerable" if r["answerable"] else "unanswerable", answer=r["answer"],
+                abstained=r["abstained"], abstain_reason=r["reason"], outcome=outcome(r), contexts=[], metrics=[],
+                error=None, seconds=None, answer_check_p=r["answer_check_p"]))
+        runs.finish_run(run_id)
+        ids.append(run_id)
+    return ids
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None, help="answering models (default: the configured one)")
@@ -143,15 +173,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", type=int, default=0, help="start after the first N questions (a held-out slice)")
     parser.add_argument("--out", type=Path, help="append one JSON line per question (gate cosine, judge P values)")
     parser.add_argument("--cuts-from", type=Path, nargs="+", metavar="JSONL",
-                        help="ask nothing: print the answer-check cut table from files an earlier --out wrote")
+                        help="ask nothing: read the answers from files an earlier --out wrote")
+    parser.add_argument("--save-run", action="store_true",
+                        help="also store the answers as runs in the data folder: the Tune page draws their answer-check curve")
     args = parser.parse_args(argv)
+    every = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
     if args.cuts_from:
-        print_cuts([json.loads(line) for path in args.cuts_from for line in path.read_text(encoding="utf-8").splitlines()])
+        records = [json.loads(line) for path in args.cuts_from for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        questions = every[args.skip:][: args.limit]
+        with squad_collection() as (settings, store, embedder):
+            results = [run_model(settings, store, embedder, m, questions, args.out) for m in args.models or [settings.llm_model]]
+        records = [r for result in results for r in result["records"]]
+    print_cuts(records)
+    if args.save_run:
+        print("stored as runs " + ", ".join(save_runs(records, {q["id"]: q for q in every}, Settings())))
+    if args.cuts_from:
         return 0
-    questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()][args.skip:][: args.limit]
-    with squad_collection() as (settings, store, embedder):
-        results = [run_model(settings, store, embedder, m, questions, args.out) for m in args.models or [settings.llm_model]]
-    print_cuts([r for result in results for r in result["records"]])
     print("summary: " + "; ".join(
         f"{r['model']} unanswerable answered {r['answered_anyway']}/{r['n_unanswerable']} "
         f"(strict {r['answered_anyway_strict']}), answerable right {r['right']}/{r['n_answerable']} "

@@ -1,10 +1,11 @@
 """Re-take the README's Tune screenshots from the runs stored in data/runs.sqlite.
 
-    .venv/bin/python docs/screenshots.py --sweep SWEEP_ID --ladder LADDER_ID
+    .venv/bin/python docs/screenshots.py --sweep SWEEP_ID --ladder LADDER_ID --curve RUN_ID
 
 Serves the dashboard like the browser tests do (set FQA_DATA_DIR to read another data folder), opens the Tune page in headless Chromium and saves the sweep
-heatmaps (docs/tune_heatmaps.png) and the ladder chart (docs/tune_ladder.png). The ids are the sweep and ladder
-ids `python -m evaluation sweep|ladder` print (the Tune page's selectboxes show them too).
+heatmaps (docs/tune_heatmaps.png), the ladder chart (docs/tune_ladder.png) and one run's answer-check curve
+(docs/tune_answer_check.png). The ids are those `python -m evaluation sweep|ladder` and
+`bench/abstention.py --save-run` print (the Tune page's selectboxes show them too).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", help="sweep id: saves docs/tune_heatmaps.png")
     parser.add_argument("--ladder", help="ladder id: saves docs/tune_ladder.png")
+    parser.add_argument("--curve", metavar="RUN_ID", help="run id: saves docs/tune_answer_check.png")
     args = parser.parse_args()
+    query = {"sweep": args.sweep, "ladder": args.ladder, "run": args.curve, "gate": args.curve and "answer_check"}
     with running_dashboard() as url, chromium_page(height=1100) as page:
-        page.goto(f"{url}/tune?" + "&".join(f"{k}={v}" for k, v in vars(args).items() if v))
+        page.goto(f"{url}/tune?" + "&".join(f"{k}={v}" for k, v in query.items() if v))
         page.get_by_role("tab", name="Sweep heatmaps").wait_for(timeout=120_000)
         if args.sweep:
             page.locator(CHART).nth(3).wait_for(timeout=120_000)  # four heatmaps
@@ -41,6 +44,13 @@ def main() -> None:
             page.wait_for_timeout(2_000)
             ladder.screenshot(path=str(DOCS / "tune_ladder.png"))
             print(f"saved {DOCS / 'tune_ladder.png'}")
+        if args.curve:
+            page.get_by_role("tab", name="Coverage trade-offs").click()
+            curve = page.get_by_test_id("stTabs").locator(CHART).filter(visible=True)
+            curve.wait_for(timeout=60_000)
+            page.wait_for_timeout(2_000)
+            curve.screenshot(path=str(DOCS / "tune_answer_check.png"))
+            print(f"saved {DOCS / 'tune_answer_check.png'}")
 
 
 if __name__ == "__main__":

@@ -137,21 +137,32 @@ def ladder(table: pd.DataFrame, metrics: list[str]) -> go.Figure:
     return fig
 
 
-def coverage(points: list[CoveragePoint], threshold_label: str = "min score") -> go.Figure:
-    """Coverage against faithfulness, answer accuracy and hallucination rate as a threshold rises."""
+def coverage(points: list[CoveragePoint], threshold_label: str = "min score", cut: float | None = None) -> go.Figure:
+    """Faithfulness, answer accuracy and hallucination rate as a threshold rises.
+
+    Against coverage (the share answered) by default; with `cut` (the configured threshold, drawn as a line)
+    against the threshold itself, coverage then being one more line: a cut is what the user sets.
+    """
     fig = go.Figure()
+    by_cut = cut is not None
     lines = [("faithfulness", "faithfulness of answered", COLORS["faithfulness"], ".2f"),
              ("answer_accuracy", "answerable answered right", OUTCOME_COLORS["correct_answer"], ".0%"),
              ("hallucination_rate", "unanswerable answered anyway", OUTCOME_COLORS["hallucinated_answer"], ".0%")]
+    if by_cut:
+        lines.append(("coverage", "share of questions answered", "#94a3b8", ".0%"))
     for field, name, color, fmt in lines:
         values = [getattr(p, field) for p in points]
         if all(v is None for v in values):
             continue
-        fig.add_scatter(x=[p.coverage for p in points], y=values, mode="lines+markers", name=name, line_color=color,
-                        customdata=[[p.threshold, p.n_answered] for p in points],
+        fig.add_scatter(x=[p.threshold if by_cut else p.coverage for p in points], y=values, mode="lines+markers",
+                        name=name, line_color=color, line_dash="dot" if field == "coverage" else None,
+                        customdata=[[p.threshold, p.n_answered, p.coverage] for p in points],
                         hovertemplate=f"{threshold_label} %{{customdata[0]:.2f}}: %{{customdata[1]}} answered"
-                                      f"<br>coverage %{{x:.0%}}<br>{name} %{{y:{fmt}}}<extra></extra>")
-    fig.update_layout(xaxis={"title": "coverage (share of questions answered)", "tickformat": ".0%"},
+                                      f"<br>coverage %{{customdata[2]:.0%}}<br>{name} %{{y:{fmt}}}<extra></extra>")
+    if by_cut:
+        fig.add_vline(x=cut, line_dash="dash", line_color="#475569", annotation_text=f"configured cut {cut:.2f}")
+    fig.update_layout(xaxis={"title": threshold_label if by_cut else "coverage (share of questions answered)",
+                             "tickformat": ".2f" if by_cut else ".0%"},
                       yaxis={"range": [0, 1.05]}, height=360, legend={"orientation": "h", "y": 1.15},
                       margin={"t": 40, "b": 40})
     return fig

@@ -202,6 +202,7 @@ with tab_coverage:
                        "best passage scores below it would be refused. Lower thresholds cannot be read off a stored run "
                        "(those questions were never answered).")
         if points:
-            st.plotly_chart(charts.coverage(points, "P cut" if gate == "answer_check" else "min score"),
-                            key="tune.coverage_chart")
+            chart = (charts.coverage(points, "cut on the answer check's P(supported)", base.grounding_answer_threshold)
+                     if gate == "answer_check" else charts.coverage(points))
+            st.plotly_chart(chart, key="tune.coverage_chart")
             st.dataframe(pd.DataFrame([p.model_dump() for p in points]), hide_index=True, key="tune.coverage_table")
