@@ -184,7 +184,7 @@ with tab_coverage:
                               index=shown.index(params["gate"]) if params.get("gate") in shown else 0)]
         params["gate"] = gate
         if gate == "answer_check":
-            strict = run.config.get("grounding_policy", base.grounding_policy) == "strict"
+            strict = run.config.get("grounding_policy") == "strict"
             low = float(run.config.get("grounding_answer_threshold", base.grounding_answer_threshold)) if strict else 0.0
             points = answer_check_curve(samples, low)
             st.caption(f"Each point is a cut on the answer check's P(supported) from {low:.2f} upwards: answers whose P "
