@@ -59,7 +59,9 @@ if asked and question.strip():
                                        judge=resources.chat_model(judge_settings(config)))
             if config.grounding_policy != "strict":
                 st.write_stream(stream)
-            with st.spinner("Checking each claim against the passages…"):
+            checking = ("Checking each claim against the passages…" if config.grounding_policy != "strict" else
+                        "Writing a draft and checking it: it is shown only if the passages support it…")
+            with st.spinner(checking):
                 answer = stream.finish()
     except LLMError as exc:
         live.empty()
