@@ -22,6 +22,16 @@ from tests.browser import chromium_page, running_dashboard  # noqa: E402
 CHART = '[data-testid="stPlotlyChart"]'
 
 
+def save_tab_chart(page, tab: str, path: Path) -> None:  # noqa: ANN001 - a Playwright page
+    """Open a Tune tab and save its one visible chart once plotly has drawn it."""
+    page.get_by_role("tab", name=tab).click()
+    chart = page.get_by_test_id("stTabs").locator(CHART).filter(visible=True)
+    chart.wait_for(timeout=60_000)
+    page.wait_for_timeout(2_000)
+    chart.screenshot(path=str(path))
+    print(f"saved {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", help="sweep id: saves docs/tune_heatmaps.png")
@@ -37,20 +47,10 @@ def main() -> None:
             page.wait_for_timeout(2_000)  # plotly finishes drawing after the element appears
             page.get_by_test_id("stTabs").screenshot(path=str(DOCS / "tune_heatmaps.png"))
             print(f"saved {DOCS / 'tune_heatmaps.png'}")
-        if args.ladder:
-            page.get_by_role("tab", name="Optimisation ladder").click()
-            ladder = page.get_by_test_id("stTabs").locator(CHART).filter(visible=True)
-            ladder.wait_for(timeout=60_000)
-            page.wait_for_timeout(2_000)
-            ladder.screenshot(path=str(DOCS / "tune_ladder.png"))
-            print(f"saved {DOCS / 'tune_ladder.png'}")
-        if args.curve:
-            page.get_by_role("tab", name="Coverage trade-offs").click()
-            curve = page.get_by_test_id("stTabs").locator(CHART).filter(visible=True)
-            curve.wait_for(timeout=60_000)
-            page.wait_for_timeout(2_000)
-            curve.screenshot(path=str(DOCS / "tune_answer_check.png"))
-            print(f"saved {DOCS / 'tune_answer_check.png'}")
+        for wanted, tab, name in ((args.ladder, "Optimisation ladder", "tune_ladder.png"),
+                                  (args.curve, "Coverage trade-offs", "tune_answer_check.png")):
+            if wanted:
+                save_tab_chart(page, tab, DOCS / name)
 
 
 if __name__ == "__main__":
