@@ -18,7 +18,8 @@ def sample_table(samples: list[SampleRow], metrics: list[str]) -> pd.DataFrame:
     rows = []
     for s in samples:
         row = {"#": s.idx + 1, "id": s.item_id, "question": s.question, "reference": s.reference, "outcome": s.outcome,
-               "label": failure_label(s), "answer": s.answer, "top_score": s.top_score, "seconds": s.seconds}
+               "label": failure_label(s), "answer": s.answer, "top_score": s.top_score,
+               "answer_check_p": s.answer_check_p, "seconds": s.seconds}
         notes = []
         for metric in metrics:
             status, score, reason = metric_status(s, metric)

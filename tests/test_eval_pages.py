@@ -115,6 +115,8 @@ def test_evaluation_page_shows_a_run_its_abstention_matrix_and_a_drilldown(app, 
     assert rates.loc["answer accuracy (answerable)", "rate"] == "50%"
     table = frame(app, "label")
     assert list(table["label"]) == ["ok", "retrieval miss", "correct abstention"]
+    # the answer check's P beside each answer; the gate stopped the off-topic question before any check
+    assert list(table["answer_check_p"].iloc[:2]) == [0.91, 0.62] and table["answer_check_p"].isna().iloc[2]
 
     app.selectbox(key="eval.inspect").select(2).run()
     assert not app.exception

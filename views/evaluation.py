@@ -174,8 +174,11 @@ with tab_run:
     selection = st.dataframe(
         shown.drop(columns=["id", "reference"]), hide_index=True, width="stretch", key="eval.table",
         on_select="rerun", selection_mode="single-row",
-        column_config={m: st.column_config.ProgressColumn(charts.label(m), min_value=0, max_value=1, format="%.2f")
-                       for m in metrics},
+        column_config={**{m: st.column_config.ProgressColumn(charts.label(m), min_value=0, max_value=1, format="%.2f")
+                          for m in metrics},
+                       "answer_check_p": st.column_config.NumberColumn(
+                           "answer check P", format="%.2f",
+                           help="P(supported) of the answer-level check: do the passages state the answer?")},
     )
     numbers = list(shown["#"])
     picked_rows = selection.selection.rows if selection else []
