@@ -1,4 +1,4 @@
-"""CLI: python -m pipeline "question" [--top-k N] [--collection NAME] [--min-score X] [--grounding POLICY]
+"""CLI: python -m pipeline "question" [--top-k N] [--collection NAME] [--min-score X] [--grounding POLICY] [--answer-cut P]
        [--mode dense|mmr|hybrid] [--rerank none|cheap|llm] [--expand none|multi|hyde] [--fetch-k N] [--json]
 
 Prints the answer token by token as the model writes it (unless --json, or the strict policy, which shows
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grounding", choices=["annotate", "strict", "off"],
                         help="check each claim: mark unsupported ones (annotate), withhold the answer (strict), or skip")
     parser.add_argument("--grounding-model", help="judge model for the grounding check (default: the answering model)")
+    parser.add_argument("--answer-cut", type=float, metavar="P",
+                        help="the P(supported) the answer-level check must reach (0-1; higher withholds more)")
     parser.add_argument("--mode", choices=["dense", "mmr", "hybrid"], help="search: semantic, diversified, or + keywords")
     parser.add_argument("--rerank", choices=["none", "cheap", "llm"], help="reorder the fetched candidates")
     parser.add_argument("--expand", choices=["none", "multi", "hyde"], help="LLM query rewrites, or a HyDE passage")
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings().with_overrides(top_k=args.top_k, collection=args.collection, min_score=args.min_score,
                                              grounding_policy=args.grounding, grounding_model=args.grounding_model,
+                                             grounding_answer_threshold=args.answer_cut,
                                              retrieval_mode=args.mode, rerank=args.rerank,
                                              query_expansion=args.expand, fetch_k=args.fetch_k)
         client = open_client(settings)

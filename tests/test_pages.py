@@ -72,10 +72,13 @@ def test_ask_page_strict_policy_withholds_the_answer(app, sample_data, monkeypat
         responses=["Napoleon founded it in 1802.", '{"verdict": "not_supported"}', '{"supported": false}']))
     app.run()
     app.sidebar.radio(key="ask.grounding").set_value("strict")
+    app.sidebar.slider(key="ask.answer_cut").set_value(0.85)
     app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
     app.button[0].click().run()
     assert not app.exception
     assert "I don't know based on the provided documents." in texts(app.warning)
+    stored = app.session_state["ask.history"][0]  # the sidebar's cut is the one the answer check used, and recorded
+    assert stored["grounding"]["answer_check"]["threshold"] == 0.85 and stored["config"]["grounding_answer_threshold"] == 0.85
     assert ("withheld (strict grounding policy): 1 of 1 claims lacked support in the passages; the passages do not "
             "state the answer to the question.") in texts(app.caption)
     assert "Napoleon founded it in 1802." not in texts(app.success)

@@ -38,6 +38,9 @@ def test_cli_rejects_bad_retrieval_flags_with_a_message(sample_data, capsys):
     assert exited.value.code == 2 and "invalid choice: 'sparse'" in capsys.readouterr().err
     assert main(["q", "--fetch-k", "0"]) == 2
     assert "fetch_k" in capsys.readouterr().err
+    assert main(["q", "--answer-cut", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "grounding_answer_threshold" in err and "less than or equal to 1" in err
 
 
 @pytest.fixture

@@ -38,8 +38,13 @@ policy = st.sidebar.radio(
                  "off": "Do not check"}.__getitem__,
     help="Each sentence of the answer is checked against the retrieved passages by the LLM judge, "
          "with a cheap similarity and names/numbers signal beside it.")
+answer_cut = st.sidebar.slider(
+    "Answer check cut", 0.0, 1.0, base.grounding_answer_threshold, 0.05, key="ask.answer_cut",
+    disabled=policy == "off" or not base.grounding_answer_check,
+    help="The judge's P(supported) that the passages state the answer must reach this. Higher stops more "
+         "answers to questions the documents do not answer, and more right ones: the Tune page draws the trade-off.")
 config = base.with_overrides(collection=collection, top_k=top_k, min_score=min_score, grounding_policy=policy,
-                             **retrieval)
+                             grounding_answer_threshold=answer_cut, **retrieval)
 st.sidebar.caption(f"Model: `{config.llm_model}` at `{config.openai_base_url}`; grounding judge "
                    f"`{judge_settings(config).llm_model}`")
 
