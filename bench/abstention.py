@@ -33,7 +33,7 @@ from ingest.ingestor import ingest_configured, sources_for  # noqa: E402
 from ingest.store import VectorStore, open_client  # noqa: E402
 from evaluation.runstore import RunStore, SampleRow  # noqa: E402
 from pipeline.answer import Answer  # noqa: E402
-from pipeline.chain import answer_question  # noqa: E402
+from pipeline.chain import answer_question, pipeline_config  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.retrieval import best_similarity  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -151,9 +151,9 @@ def save_runs(records: list[dict], questions: dict[str, dict], settings: Setting
     runs, ids = RunStore(settings.runs_db), []
     for model in dict.fromkeys(r["model"] for r in records):
         rows = [r for r in records if r["model"] == model]
+        config = pipeline_config(settings.with_overrides(llm_model=model, grounding_policy="annotate", collection=COLLECTION))
         run_id = runs.create_run("squad2 (bench/abstention.py)", len(rows),
-                                 {"source": "bench/abstention.py", "llm_model": model, "grounding_policy": "annotate",
-                                  "grounding_answer_threshold": settings.grounding_answer_threshold, "metrics": []})
+                                 {**config, "source": "bench/abstention.py", "metrics": []})
         for idx, r in enumerate(rows):
             q = questions[r["id"]]
             runs.add_sample(run_id, SampleRow(

@@ -179,6 +179,23 @@ def test_evaluation_page_filters_compare_and_flips(app, sample_data):
     assert len(overview) == 9 and overview["open"].iloc[0] == f"?run={ids['before']}"
 
 
+def test_a_run_without_ragas_scores_shows_its_outcomes_and_says_what_is_missing(app, sample_data):
+    """Answers stored without judging (bench/abstention.py --save-run): outcomes and P, no empty score charts."""
+    runs = RunStore(sample_data.runs_db)
+    run_id = runs.create_run("squad2 (bench/abstention.py)", 3, {"top_k": 4, "metrics": [], "source": "bench/abstention.py"})
+    for row in _rows(False):
+        runs.add_sample(run_id, row.model_copy(update={"metrics": []}))
+    runs.finish_run(run_id)
+    app.query_params["run"] = run_id
+    app.run()
+    app.switch_page("views/evaluation.py").run()
+    assert not app.exception
+    assert "This run has no Ragas scores" in texts(app.info)
+    charts_shown = {c.key for c in app.get("plotly_chart")}  # the outcome matrix and the trend tab, no score charts
+    assert "eval.confusion_chart" in charts_shown and not charts_shown & {"eval.dist_chart", "eval.scores_chart"}
+    assert list(frame(app, "label")["answer_check_p"].iloc[:2]) == [0.91, 0.62]
+
+
 def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_data):
     ids = store_runs(sample_data)
     app.run()

@@ -149,7 +149,12 @@ with tab_run:
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Score distributions**")
-        st.plotly_chart(charts.distributions(table, aggregates), key="eval.dist_chart")
+        if metrics:
+            st.plotly_chart(charts.distributions(table, aggregates), key="eval.dist_chart")
+        else:
+            st.info("This run has no Ragas scores, only outcomes and the answer check's P (e.g. answers stored by "
+                    "`bench/abstention.py --save-run`). The Tune page's coverage tab draws what a cut on P would do.",
+                    icon=":material/info:")
     with right:
         report = abstention_report(samples)
         st.markdown(f"**Abstention outcomes** ({report.n_labelled} of {report.n_total} questions labelled answerable "
@@ -159,7 +164,8 @@ with tab_run:
         if rates:
             st.dataframe(pd.DataFrame({"rate": [f"{v:.0%}" for v in rates.values()]}, index=list(rates)),
                          key="eval.rates")
-    st.plotly_chart(charts.scores_by_question(table, aggregates), key="eval.scores_chart")
+    if metrics:
+        st.plotly_chart(charts.scores_by_question(table, aggregates), key="eval.scores_chart")
 
     st.subheader("Per question")
     fcols = st.columns(2)
