@@ -126,14 +126,19 @@ def abstention_report(samples: list[SampleRow]) -> AbstentionReport:
 
 
 def failure_label(sample: SampleRow) -> str:
-    """What went wrong with one sample, in the words of the drill-down: retrieval miss, hallucination, …"""
+    """What went wrong with one sample, in the words of the drill-down: retrieval miss, hallucination, …
+
+    A wrong answer is a retrieval miss only if its stored passages lack the reference; rows stored without passages
+    (bench runs) are not called one.
+    """
     if sample.outcome == "error":
         return "error"
     if sample.outcome == "correct_abstention":
         return "correct abstention"
     if sample.outcome == "hallucinated_answer":
         return "hallucination"
-    if sample.reference and sample.outcome in ("false_abstention", "wrong_answer"):
+    searched = sample.contexts or sample.outcome == "false_abstention"  # an answer always had passages; none stored: unknown
+    if sample.reference and searched and sample.outcome in ("false_abstention", "wrong_answer"):
         if not any(normalize_text(sample.reference) in normalize_text(c.get("text", "")) for c in sample.contexts):
             return "retrieval miss"
     if sample.outcome == "false_abstention":

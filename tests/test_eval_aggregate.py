@@ -65,6 +65,8 @@ def test_failure_labels_separate_retrieval_misses_from_hallucinations():
     assert failure_label(row(3, "correct_answer", faithfulness=[0.2])) == "hallucination"
     assert failure_label(row(4, "correct_abstention", answerable=False, reference=None)) == "correct abstention"
     assert failure_label(row(5, "correct_answer", faithfulness=[1.0])) == "ok"
+    assert failure_label(row(6, "wrong_answer", contexts=[])) == "wrong answer"  # no passages stored: no verdict on them
+    assert failure_label(row(7, "false_abstention", contexts=[])) == "retrieval miss"  # nothing was retrieved at all
 
 
 def test_coverage_curve_trades_answered_questions_for_faithfulness():
