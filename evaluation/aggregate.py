@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 from scipy.stats import t as student_t
@@ -160,31 +160,36 @@ class CoveragePoint(BaseModel):
     n_answered: int
 
 
-def threshold_curve(samples: list[SampleRow], score: Callable[[SampleRow], float | None], low: float,
-                    steps: int = 21) -> list[CoveragePoint]:
-    """What refusing the answered questions whose `score` falls below a threshold would do, from `low` upwards.
+def threshold_points(samples: list[SampleRow], score: Callable[[SampleRow], float | None],
+                     thresholds: Sequence[float]) -> list[CoveragePoint]:
+    """What refusing the answered questions whose `score` falls below each threshold would do.
 
-    A sample without a score counts as refused at every threshold; the top threshold is the highest score seen.
+    A sample without a score counts as refused at every threshold.
     """
     usable = [s for s in samples if s.outcome != "error"]
     if not usable:
         return []
     scores = {s.idx: score(s) for s in usable}
-    high = max((v for v in scores.values() if v is not None), default=low)
-    unanswerable = [s for s in usable if s.answerable is False]
-    answerable = [s for s in usable if s.outcome in ("correct_answer", "wrong_answer", "false_abstention")]
+    unanswerable = [s for s in usable if EXPECTED.get(s.outcome) == "unanswerable"]
+    answerable = [s for s in usable if EXPECTED.get(s.outcome) == "answerable"]
     points = []
-    for i in range(steps):
-        threshold = low + (max(high, low) - low) * i / (steps - 1)
+    for threshold in thresholds:
         answered = [s for s in usable if not s.abstained and (v := scores[s.idx]) is not None and v >= threshold]
         faithful = [sc for s in answered if (st := metric_status(s, "faithfulness"))[0] == "scored" and (sc := st[1]) is not None]
         points.append(CoveragePoint(
             threshold=round(threshold, 4), coverage=len(answered) / len(usable),
             faithfulness=statistics.fmean(faithful) if faithful else None,
-            hallucination_rate=_rate(sum(s.answerable is False for s in answered), len(unanswerable)),
+            hallucination_rate=_rate(sum(s.outcome == "hallucinated_answer" for s in answered), len(unanswerable)),
             answer_accuracy=_rate(sum(s.outcome == "correct_answer" for s in answered), len(answerable)),
             n_answered=len(answered)))
     return points
+
+
+def threshold_curve(samples: list[SampleRow], score: Callable[[SampleRow], float | None], low: float,
+                    steps: int = 21) -> list[CoveragePoint]:
+    """`threshold_points` at `steps` evenly spaced thresholds from `low` up to the highest score seen."""
+    high = max((v for s in samples if s.outcome != "error" and (v := score(s)) is not None), default=low)
+    return threshold_points(samples, score, [low + (max(high, low) - low) * i / (steps - 1) for i in range(steps)])
 
 
 def coverage_curve(samples: list[SampleRow], run_min_score: float, steps: int = 21) -> list[CoveragePoint]:
