@@ -31,6 +31,8 @@ from tqdm import tqdm  # noqa: E402
 from ingest.embedder import embedder_info, make_embedder  # noqa: E402
 from ingest.ingestor import ingest_configured, sources_for  # noqa: E402
 from ingest.store import VectorStore, open_client  # noqa: E402
+from bench.common import read_jsonl  # noqa: E402
+from evaluation.aggregate import threshold_points  # noqa: E402
 from evaluation.runstore import RunStore, SampleRow  # noqa: E402
 from pipeline.answer import Answer  # noqa: E402
 from pipeline.chain import answer_question, pipeline_config  # noqa: E402
@@ -44,8 +46,7 @@ COLLECTION = "squad2"
 
 def write_corpus(folder: Path) -> list[tuple[Path, str]]:
     """One text file per paragraph, named by its id (the source a citation shows)."""
-    for line in (SQUAD / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(SQUAD / "corpus.jsonl"):
         (folder / f"{row['id']}.txt").write_text(row["text"], encoding="utf-8")
     return sources_for(folder)
 
@@ -124,21 +125,6 @@ def run_model(settings: Settings, store: VectorStore, embedder, model: str, ques
 CUTS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
-def print_cuts(records: list[dict]) -> None:
-    """Per answering model, what each cut on the answer check's P would keep (claim verdicts aside), as the Tune
-    page's answer-check curve reads it: an answer stays when its P reaches the cut; one without a P is withheld."""
-    for model in dict.fromkeys(r["model"] for r in records):
-        rows = [r for r in records if r["model"] == model]
-        unans = [r for r in rows if not r["answerable"]]
-        ans = [r for r in rows if r["answerable"]]
-        print(f"{model}, answer-check cut: unanswerable answered anyway | answerable answered right "
-              f"({len(rows)} questions)")
-        for cut in CUTS:
-            kept = [r for r in rows if not r["abstained"] and r["answer_check_p"] is not None and r["answer_check_p"] >= cut]
-            print(f"  {cut:.2f}  {share(sum(not r['answerable'] for r in kept), len(unans)):>12}  "
-                  f"{share(sum(bool(r['correct']) for r in kept), len(ans)):>12}")
-
-
 def outcome(r: dict) -> str:
     """The record's outcome in the eval runner's words (a reference contained counts as right, as above)."""
     if not r["answerable"]:
@@ -146,21 +132,42 @@ def outcome(r: dict) -> str:
     return "false_abstention" if r["abstained"] else "correct_answer" if r["correct"] else "wrong_answer"
 
 
-def save_runs(records: list[dict], questions: dict[str, dict], settings: Settings) -> list[str]:
+def sample_rows(records: list[dict], questions: dict[str, dict]) -> dict[str, list[SampleRow]]:
+    """The logged answers as an evaluation run's rows, per answering model (no passages, no Ragas metrics)."""
+    by_model: dict[str, list[SampleRow]] = {}
+    for r in records:
+        rows, q = by_model.setdefault(r["model"], []), questions[r["id"]]
+        rows.append(SampleRow(
+            idx=len(rows), item_id=r["id"], question=q["question"], reference=(q["answers"] or [None])[0],
+            answerable=r["answerable"], kind="answerable" if r["answerable"] else "unanswerable", answer=r["answer"],
+            abstained=r["abstained"], abstain_reason=r["reason"], outcome=outcome(r), contexts=[], metrics=[],
+            error=None, seconds=None, answer_check_p=r["answer_check_p"]))
+    return by_model
+
+
+def print_cuts(by_model: dict[str, list[SampleRow]]) -> None:
+    """Per answering model, what each cut on the answer check's P would keep (claim verdicts aside), read with the
+    Tune page's own function: an answer stays when its P reaches the cut; one without a P is withheld."""
+    for model, rows in by_model.items():
+        n_unans = sum(s.answerable is False for s in rows)
+        n_ans = len(rows) - n_unans
+        print(f"{model}, answer-check cut: unanswerable answered anyway | answerable answered right "
+              f"({len(rows)} questions)")
+        for p in threshold_points(rows, lambda s: s.answer_check_p, CUTS):
+            hallucinated = round((p.hallucination_rate or 0.0) * n_unans)
+            right = round((p.answer_accuracy or 0.0) * n_ans)
+            print(f"  {p.threshold:.2f}  {share(hallucinated, n_unans):>12}  {share(right, n_ans):>12}")
+
+
+def save_runs(by_model: dict[str, list[SampleRow]], settings: Settings) -> list[str]:
     """One stored run per answering model, so the Tune page draws its answer-check curve (no Ragas metrics)."""
     runs, ids = RunStore(settings.runs_db), []
-    for model in dict.fromkeys(r["model"] for r in records):
-        rows = [r for r in records if r["model"] == model]
+    for model, rows in by_model.items():
         config = pipeline_config(settings.with_overrides(llm_model=model, grounding_policy="annotate", collection=COLLECTION))
         run_id = runs.create_run("squad2 (bench/abstention.py)", len(rows),
                                  {**config, "source": "bench/abstention.py", "metrics": []})
-        for idx, r in enumerate(rows):
-            q = questions[r["id"]]
-            runs.add_sample(run_id, SampleRow(
-                idx=idx, item_id=r["id"], question=q["question"], reference=(q["answers"] or [None])[0],
-                answerable=r["answerable"], kind="answerable" if r["answerable"] else "unanswerable", answer=r["answer"],
-                abstained=r["abstained"], abstain_reason=r["reason"], outcome=outcome(r), contexts=[], metrics=[],
-                error=None, seconds=None, answer_check_p=r["answer_check_p"]))
+        for row in rows:
+            runs.add_sample(run_id, row)
         runs.finish_run(run_id)
         ids.append(run_id)
     return ids
@@ -177,23 +184,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-run", action="store_true",
                         help="also store the answers as runs in the data folder: the Tune page draws their answer-check curve")
     args = parser.parse_args(argv)
-    every = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
+    every = read_jsonl(SQUAD / "qa.jsonl")
+    results = []
     if args.cuts_from:
-        records = [json.loads(line) for path in args.cuts_from for line in path.read_text(encoding="utf-8").splitlines()]
+        records = read_jsonl(*args.cuts_from)
     else:
         questions = every[args.skip:][: args.limit]
         with squad_collection() as (settings, store, embedder):
             results = [run_model(settings, store, embedder, m, questions, args.out) for m in args.models or [settings.llm_model]]
         records = [r for result in results for r in result["records"]]
-    print_cuts(records)
+    by_model = sample_rows(records, {q["id"]: q for q in every})
+    print_cuts(by_model)
     if args.save_run:
-        print("stored as runs " + ", ".join(save_runs(records, {q["id"]: q for q in every}, Settings())))
-    if args.cuts_from:
-        return 0
-    print("summary: " + "; ".join(
-        f"{r['model']} unanswerable answered {r['answered_anyway']}/{r['n_unanswerable']} "
-        f"(strict {r['answered_anyway_strict']}), answerable right {r['right']}/{r['n_answerable']} "
-        f"(strict {r['right_strict']}), {r['seconds']:.1f} s/question" for r in results))
+        print("stored as runs " + ", ".join(save_runs(by_model, Settings())))
+    if results:
+        print("summary: " + "; ".join(
+            f"{r['model']} unanswerable answered {r['answered_anyway']}/{r['n_unanswerable']} "
+            f"(strict {r['answered_anyway_strict']}), answerable right {r['right']}/{r['n_answerable']} "
+            f"(strict {r['right_strict']}), {r['seconds']:.1f} s/question" for r in results))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""What the bench scripts share: the SciFact corpus, a peak-memory probe, percentiles."""
+"""What the bench scripts share: the SciFact corpus, JSONL files, a peak-memory probe, percentiles."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def scifact_docs(limit: int) -> list[dict]:
 def scifact_queries(limit: int) -> list[str]:
     with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as handle:
         return [json.loads(line)["text"] for line, _ in zip(handle, range(limit), strict=False)]
+
+
+def read_jsonl(*paths: Path) -> list[dict]:
+    """Every non-empty line of the files, in order, as a dict (data sets and earlier --out logs)."""
+    return [json.loads(line) for path in paths for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _rss_mb() -> float:

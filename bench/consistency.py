@@ -28,6 +28,7 @@ from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from bench.abstention import SQUAD, share, squad_collection  # noqa: E402
+from bench.common import read_jsonl  # noqa: E402
 from bench.coverage import roc_auc  # noqa: E402
 from pipeline.chain import build_chain  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
@@ -75,13 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="append one JSON line per question")
     args = parser.parse_args(argv)
     if args.scored_from:
-        report([json.loads(line) for path in args.scored_from for line in path.read_text(encoding="utf-8").splitlines()])
+        report(read_jsonl(*args.scored_from))
         return 0
     if not args.logs:
         parser.error("--with or --scored-from is required")
-    questions = {q["id"]: q for q in map(json.loads, (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines())}
-    records = [r for path in args.logs for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())
-               if not r["abstained"] and (r["correct"] or not r["answerable"])]
+    questions = {q["id"]: q for q in read_jsonl(SQUAD / "qa.jsonl")}
+    records = [r for r in read_jsonl(*args.logs) if not r["abstained"] and (r["correct"] or not r["answerable"])]
     scored = []
     with squad_collection() as (settings, store, embedder):
         llm = make_chat_model(settings.with_overrides(llm_model=records[0]["model"]))

@@ -41,6 +41,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from tqdm import tqdm  # noqa: E402
 
 from bench.abstention import COLLECTION, SQUAD, squad_collection  # noqa: E402
+from bench.common import read_jsonl  # noqa: E402
 from ingest.sparse import terms  # noqa: E402
 from ingest.store import StoredChunk  # noqa: E402
 from pipeline.grounding import sentence_spans  # noqa: E402
@@ -148,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=int, default=250, help="the first N questions tune, the rest are held out")
     parser.add_argument("--out", type=Path, help="write one JSON line per question with every variant's score")
     args = parser.parse_args(argv)
-    questions = [json.loads(line) for line in (SQUAD / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
-    paragraphs = {row["id"]: row["text"] for row in map(json.loads, (SQUAD / "corpus.jsonl").open(encoding="utf-8"))}
+    questions = read_jsonl(SQUAD / "qa.jsonl")
+    paragraphs = {row["id"]: row["text"] for row in read_jsonl(SQUAD / "corpus.jsonl")}
     with squad_collection() as (settings, store, embedder):
         idf = idf_weights(store.scroll(COLLECTION))
         print("no LLM is called")

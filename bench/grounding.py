@@ -13,7 +13,6 @@ balanced accuracy of a few other thresholds (chosen on this same data: optimisti
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from tqdm import tqdm  # noqa: E402
 
+from bench.common import read_jsonl  # noqa: E402
 from ingest.embedder import make_embedder  # noqa: E402
 from ingest.store import StoredChunk  # noqa: E402
 from pipeline.grounding import Grounding, check_grounding, claim_evidence, judge_settings, split_claims  # noqa: E402
@@ -34,7 +34,7 @@ SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 def load_pairs(path: Path, questions: int) -> list[dict]:
     """The rows of the first `questions` questions (a faithful and a hallucinated answer each)."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(path)
     keep = list(dict.fromkeys(r["qid"] for r in rows))[:questions]
     return [r for r in rows if r["qid"] in set(keep)]
 
