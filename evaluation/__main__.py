@@ -12,11 +12,10 @@ from pathlib import Path
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from evaluation.aggregate import abstention_report, aggregate, outcome_counts
+from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE, abstention_report, aggregate, outcome_counts
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalItem, EvalSetError, EvalSetExistsError, load_eval_set, save_eval_set, saved_set_path
 from evaluation.export import finetune_jsonl, run_json, sample_table
-from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
