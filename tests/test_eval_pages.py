@@ -229,6 +229,7 @@ def test_tune_page_refuses_an_empty_grid(app, sample_data):
     app.run()
     app.switch_page("views/tune.py").run()
     assert "No sweep yet" in texts(app.info)
+    assert "No runs yet. Each evaluation run" in texts(app.info)  # the coverage tab says where its curves come from
     app.multiselect(key="tune.top_ks").set_value([])
     app.button[0].click().run()
     assert not app.exception

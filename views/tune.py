@@ -172,7 +172,10 @@ with tab_ladder:
 with tab_coverage:
     all_runs = runs.runs()
     if not all_runs:
-        st.info("No runs yet.")
+        st.info("No runs yet. Each evaluation run (Evaluation page, or `python -m evaluation run --set "
+                "samples/eval/sample.jsonl`) shows here what raising the minimum similarity or the answer check's "
+                "cut would trade; so do answers stored with `bench/abstention.py --save-run`.",
+                icon=":material/tune:")
     else:
         ids = [r.id for r in all_runs]
         run_id = st.selectbox("Run", ids, key="tune.coverage_run",
