@@ -1,6 +1,9 @@
 """SQLite store of evaluation runs: config, one row per sample written as it completes, aggregates.
 
 Rows are committed one by one, so a crash or a closed browser tab loses at most the sample in flight.
+A cheap-first sweep's retrieval-only stage (evaluation/screening.py) is stored beside the runs as "screens", one per
+sweep cell, in tables of their own: they have no answers or scores, so the Evaluation page, which lists runs, never
+shows them as empty runs. Stores made before screens existed gain the (empty) tables on open.
 """
 
 from __future__ import annotations
@@ -43,6 +46,30 @@ CREATE TABLE IF NOT EXISTS samples (
     seconds REAL,
     answer_check_p REAL,             -- the answer-level check's P(supported), when it ran
     PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS screens (   -- one sweep cell's retrieval-only stage; columns as in runs
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL,            -- running | completed | failed | cancelled
+    eval_set TEXT NOT NULL,
+    n_items INTEGER NOT NULL,
+    config TEXT NOT NULL,            -- JSON: sweep id, step and name, the retrieval settings used
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS screen_samples (
+    screen_id TEXT NOT NULL REFERENCES screens(id),
+    idx INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    question TEXT NOT NULL,
+    reference TEXT,
+    answerable INTEGER,
+    kind TEXT,
+    found_rank INTEGER,              -- 1-based rank of the first retrieved chunk holding the reference; NULL if none
+    best_similarity REAL,            -- what the min-score gate compared
+    gated INTEGER NOT NULL,          -- 1: the gate would abstain before the model is asked
+    contexts TEXT,                   -- JSON list of {id, source, similarity}
+    seconds REAL,
+    PRIMARY KEY (screen_id, idx)
 );
 """
 # Columns added after the first release, with their types: a store made before them gains them on open.
@@ -88,6 +115,38 @@ class SampleRow(BaseModel):
         return max((v for v in values if v is not None), default=None)
 
 
+class ScreenRow(BaseModel):
+    """One question of a retrieval-only sweep cell: where the reference answer was, and what the gate would do."""
+
+    idx: int
+    item_id: str
+    question: str
+    reference: str | None
+    answerable: bool | None
+    kind: str | None
+    found_rank: int | None
+    best_similarity: float | None
+    gated: bool
+    contexts: list[dict]
+    seconds: float | None
+
+    @property
+    def expects_answer(self) -> bool:
+        """Labelled answerable, or given a reference answer (which only an answerable question has)."""
+        return self.answerable is True or (self.answerable is None and bool(self.reference))
+
+    @property
+    def outcome(self) -> str:
+        """What retrieval alone tells about this question, in the words of the Tune page."""
+        if self.answerable is False:
+            return "correct_abstention" if self.gated else "passed_gate"
+        if self.gated:
+            return "false_abstention" if self.expects_answer else "abstained"
+        if not self.reference:
+            return "passed_gate"
+        return "reference_found" if self.found_rank is not None else "reference_missed"
+
+
 class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -99,32 +158,68 @@ class RunStore:
                     conn.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
 
     def create_run(self, eval_set: str, n_items: int, config: dict) -> str:
-        run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        with transaction(self.path) as conn:
-            conn.execute(
-                "INSERT INTO runs (id, created_at, status, eval_set, n_items, config) VALUES (?, ?, 'running', ?, ?, ?)",
-                (run_id, datetime.now(UTC).isoformat(timespec="seconds"), eval_set, n_items, json.dumps(config)),
-            )
-        return run_id
+        return self._create("runs", eval_set, n_items, config)
 
     def add_sample(self, run_id: str, row: SampleRow) -> None:
-        data = row.model_dump()
-        data["contexts"] = json.dumps(data["contexts"])
-        data["metrics"] = json.dumps(data["metrics"])
-        columns = ", ".join(["run_id", *data])
-        marks = ", ".join("?" * (len(data) + 1))
-        with transaction(self.path) as conn:
-            conn.execute(f"INSERT OR REPLACE INTO samples ({columns}) VALUES ({marks})", (run_id, *data.values()))
+        self._add_row("samples", "run_id", run_id, row)
 
     def finish_run(self, run_id: str, status: str = "completed", error: str | None = None) -> None:
-        with transaction(self.path) as conn:
-            conn.execute("UPDATE runs SET status = ?, error = ? WHERE id = ?", (status, error, run_id))
+        self._finish("runs", run_id, status, error)
 
     def runs(self) -> list[RunSummary]:
+        return self._summaries("runs", "samples", "run_id")
+
+    def create_screen(self, eval_set: str, n_items: int, config: dict) -> str:
+        return self._create("screens", eval_set, n_items, config)
+
+    def add_screen_row(self, screen_id: str, row: ScreenRow) -> None:
+        self._add_row("screen_samples", "screen_id", screen_id, row)
+
+    def finish_screen(self, screen_id: str, status: str = "completed", error: str | None = None) -> None:
+        self._finish("screens", screen_id, status, error)
+
+    def screens(self) -> list[RunSummary]:
+        """Every stored retrieval-only sweep cell, newest first."""
+        return self._summaries("screens", "screen_samples", "screen_id")
+
+    def screens_of(self, sweep_id: str) -> list[RunSummary]:
+        """The retrieval-only cells of one cheap-first sweep, oldest first."""
+        return [s for s in reversed(self.screens()) if s.config.get("sweep_id") == sweep_id]
+
+    def screen_rows(self, screen_id: str) -> list[ScreenRow]:
+        with transaction(self.path) as conn:
+            rows = conn.execute("SELECT * FROM screen_samples WHERE screen_id = ? ORDER BY idx", (screen_id,)).fetchall()
+        return [ScreenRow(**{**{k: r[k] for k in r.keys() if k != "screen_id"}, "contexts": json.loads(r["contexts"] or "[]")})
+                for r in rows]
+
+    def _create(self, table: str, eval_set: str, n_items: int, config: dict) -> str:
+        new_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        with transaction(self.path) as conn:
+            conn.execute(
+                f"INSERT INTO {table} (id, created_at, status, eval_set, n_items, config) VALUES (?, ?, 'running', ?, ?, ?)",
+                (new_id, datetime.now(UTC).isoformat(timespec="seconds"), eval_set, n_items, json.dumps(config)),
+            )
+        return new_id
+
+    def _add_row(self, table: str, key: str, owner: str, row: BaseModel) -> None:
+        data = row.model_dump()
+        for field in ("contexts", "metrics"):
+            if field in data:
+                data[field] = json.dumps(data[field])
+        columns = ", ".join([key, *data])
+        marks = ", ".join("?" * (len(data) + 1))
+        with transaction(self.path) as conn:
+            conn.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", (owner, *data.values()))
+
+    def _finish(self, table: str, owner: str, status: str, error: str | None) -> None:
+        with transaction(self.path) as conn:
+            conn.execute(f"UPDATE {table} SET status = ?, error = ? WHERE id = ?", (status, error, owner))
+
+    def _summaries(self, table: str, rows_table: str, key: str) -> list[RunSummary]:
         with transaction(self.path) as conn:
             rows = conn.execute(
-                "SELECT r.*, (SELECT COUNT(*) FROM samples s WHERE s.run_id = r.id) AS n_done "
-                "FROM runs r ORDER BY r.rowid DESC"  # insertion order: ids made in the same second do not sort
+                f"SELECT r.*, (SELECT COUNT(*) FROM {rows_table} s WHERE s.{key} = r.id) AS n_done "
+                f"FROM {table} r ORDER BY r.rowid DESC"  # insertion order: ids made in the same second do not sort
             ).fetchall()
         return [RunSummary(**{**dict(r), "config": json.loads(r["config"])}) for r in rows]
 

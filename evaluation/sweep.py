@@ -1,5 +1,8 @@
 """Sweeps (chunk size/overlap × top-k grids) and the optimisation ladder: many runs on one eval set.
 
+A sweep runs cheap first by default (`run_cheap_first`): every cell is screened by retrieval alone on the whole
+eval set, and only the best few get the full LLM evaluation; `run_configs` evaluates every cell in full.
+
 Each chunk configuration is ingested once into a collection of its own (reused when it already holds
 chunks); every top-k of that chunk configuration searches the same collection. Progress reports an ETA
 from the questions done so far. Cancelling is `should_continue` returning False (a callable, so a page's
@@ -15,20 +18,23 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
 from evaluation.evalset import EvalItem
+from evaluation.intervals import Estimate
 from evaluation.metrics import MetricName
-from evaluation.runner import Components, ShouldContinue, run_evaluation
+from evaluation.runner import Components, Progress, ShouldContinue, run_evaluation
+from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_finalists, screen_config
 from ingest.collections import collection_name
 from ingest.embedder import embedder_info
 from ingest.ingestor import ingest_configured, sources_for
 from settings import Settings
 
 CHUNK_FIELDS = ("chunk_strategy", "chunk_size", "chunk_overlap")
+DEFAULT_FINALISTS = 2  # configs a cheap-first sweep evaluates in full: the best, and one to tell it from
 
 
 class SweepError(ValueError):
@@ -48,11 +54,13 @@ class SweepProgress:
     questions_total: int
     label: str
     elapsed_s: float
-    eta_s: float | None  # None until the first question is done
+    eta_s: float | None  # None until the first question is done (of this stage)
+    stage: str = ""  # a cheap-first sweep's stage (screening.STAGE_RETRIEVAL or STAGE_FULL); "" for one-stage runs
 
     def describe(self) -> str:
         eta = "" if self.eta_s is None else f" · about {self.eta_s / 60:.0f} min left" if self.eta_s >= 90 else f" · about {self.eta_s:.0f} s left"
-        return f"step {self.step}/{self.steps} ({self.label}) · {self.questions_done}/{self.questions_total} questions{eta}"
+        stage = f"{self.stage}: " if self.stage else ""
+        return f"{stage}step {self.step}/{self.steps} ({self.label}) · {self.questions_done}/{self.questions_total} questions{eta}"
 
 
 SweepProgressFn = Callable[[SweepProgress], None]
@@ -112,33 +120,111 @@ def run_configs(settings: Settings, configs: list[NamedConfig], items: list[Eval
     """
     all_settings = validate(settings, configs)
     group_id = f"{kind}-" + uuid.uuid4().hex[:8]
-    run_ids: list[str] = []
-    began, total = time.monotonic(), len(configs) * len(items)
+    steps = [(step, config, s) for step, (config, s) in enumerate(zip(configs, all_settings, strict=True), start=1)]
+    run_ids = _evaluate_steps(settings, steps, items, eval_set, parts, kind=kind, group_id=group_id, kb_root=kb_root,
+                              metrics=metrics, repeats=repeats, eval_set_path=eval_set_path,
+                              clock=_Clock(progress, len(steps), len(items)), should_continue=should_continue)
+    return group_id, run_ids
+
+
+def run_cheap_first(settings: Settings, configs: list[NamedConfig], items: list[EvalItem], eval_set: str,
+                    parts: Components, *, kb_root: Path, finalists: int = DEFAULT_FINALISTS,
+                    metrics: list[MetricName] | None = None, repeats: int = 1, eval_set_path: Path | None = None,
+                    progress: SweepProgressFn | None = None,
+                    should_continue: ShouldContinue | None = None) -> tuple[str, list[str]]:
+    """A sweep in two stages; returns (sweep id, run ids of the finalists' full evaluations).
+
+    Stage 1 screens every config on every item by retrieval alone (evaluation/screening.py: no LLM call). Stage 2
+    runs the full evaluation (answers and the Ragas judge) on the same items for the `finalists` configs that stage 1
+    ranks best, 0 for none. One cut, not rounds of halving: stage 1 is already exact for every config on the whole
+    set, so a second cheap round would rank the same numbers again, and each LLM round costs minutes per question.
+    A cancel in stage 1 ends the sweep there (no config is judged on a partial ranking).
+    """
+    all_settings = validate(settings, configs)
+    if finalists > 0:
+        parts.judge.check()  # a judge that is down stops the sweep before anything is stored, as run_evaluation does
+    group_id = "sweep-" + uuid.uuid4().hex[:8]
+    clock = _Clock(progress, len(configs), len(items), STAGE_RETRIEVAL)
+    cells: dict[int, dict[str, Estimate]] = {}
     for step, (config, step_settings) in enumerate(zip(configs, all_settings, strict=True), start=1):
-        done_before = (step - 1) * len(items)
+        if not _continues(should_continue):
+            return group_id, []
+        step_settings = _prepared(settings, step_settings, "sweep", parts, kb_root, should_continue)
+        if step_settings is None:
+            return group_id, []
+        screen_id = screen_config(step_settings, items, eval_set, parts, _group_config("sweep", group_id, step, config),
+                                  clock.step(step, config.name), should_continue)
+        if not _continues(should_continue):
+            return group_id, []
+        cells[step] = estimates(parts.runs.screen_rows(screen_id))
+    chosen = pick_finalists(cells, finalists)
+    steps = [(step, configs[step - 1], all_settings[step - 1]) for step in chosen]
+    run_ids = _evaluate_steps(settings, steps, items, eval_set, parts, kind="sweep", group_id=group_id, kb_root=kb_root,
+                              metrics=metrics, repeats=repeats, eval_set_path=eval_set_path,
+                              clock=_Clock(progress, len(steps), len(items), STAGE_FULL), should_continue=should_continue)
+    return group_id, run_ids
 
-        def tell(done: int, _total: int, _question: str, step: int = step, label: str = config.name,
-                 done_before: int = done_before) -> None:
-            if progress:
-                finished = done_before + done
-                elapsed = time.monotonic() - began
+
+@dataclass
+class _Clock:
+    """Turns one run's (done, total, question) progress into SweepProgress over a whole stage, with its ETA."""
+
+    progress: SweepProgressFn | None
+    steps: int
+    per_step: int
+    stage: str = ""
+    began: float = field(default_factory=time.monotonic)
+
+    def step(self, n: int, label: str) -> Progress:
+        def tell(done: int, _total: int = 0, _question: str = "") -> None:
+            if self.progress:
+                finished, total = (n - 1) * self.per_step + done, self.steps * self.per_step
+                elapsed = time.monotonic() - self.began
                 eta = elapsed * (total - finished) / finished if finished else None
-                progress(SweepProgress(step, len(configs), finished, total, label, elapsed, eta))
+                self.progress(SweepProgress(n, self.steps, finished, total, label, elapsed, eta, self.stage))
+        return tell
 
-        if should_continue is not None and not should_continue():
+
+def _continues(should_continue: ShouldContinue | None) -> bool:
+    return should_continue is None or should_continue()
+
+
+def _group_config(kind: str, group_id: str, step: int, config: NamedConfig) -> dict:
+    return {f"{kind}_id": group_id, f"{kind}_step": step, f"{kind}_name": config.name, "overrides": config.overrides}
+
+
+def _prepared(base: Settings, step_settings: Settings, kind: str, parts: Components, kb_root: Path,
+              should_continue: ShouldContinue | None) -> Settings | None:
+    """The step's settings pointed at its own chunking's collection (ingested if new), or at the base collection.
+
+    None when cancelled while ingesting (which can take minutes): the caller stores nothing for this step.
+    """
+    if kind == "sweep" or any(getattr(step_settings, f) != getattr(base, f) for f in CHUNK_FIELDS):
+        step_settings = step_settings.with_overrides(collection=chunk_collection_name(base.collection, step_settings))
+        _ensure_ingested(step_settings, parts, kb_root, should_continue)
+        if not _continues(should_continue):
+            return None
+    return step_settings
+
+
+def _evaluate_steps(settings: Settings, steps: list[tuple[int, NamedConfig, Settings]], items: list[EvalItem],
+                    eval_set: str, parts: Components, *, kind: str, group_id: str, kb_root: Path,
+                    metrics: list[MetricName] | None, repeats: int, eval_set_path: Path | None, clock: _Clock,
+                    should_continue: ShouldContinue | None) -> list[str]:
+    """The full evaluation of each (step number, config, settings), stored as runs of the group; their ids."""
+    run_ids: list[str] = []
+    for n, (step, config, step_settings) in enumerate(steps, start=1):
+        if not _continues(should_continue):
             break
-        if kind == "sweep" or any(getattr(step_settings, f) != getattr(settings, f) for f in CHUNK_FIELDS):
-            step_settings = step_settings.with_overrides(collection=chunk_collection_name(settings.collection, step_settings))
-            _ensure_ingested(step_settings, parts, kb_root, should_continue)
-            if should_continue is not None and not should_continue():
-                break  # cancelled while ingesting (which can take minutes): no empty run is stored for this step
-        tell(0, len(items), "")
+        step_settings = _prepared(settings, step_settings, kind, parts, kb_root, should_continue)
+        if step_settings is None:
+            break
+        tell = clock.step(n, config.name)
+        tell(0)
         run_ids.append(run_evaluation(
             step_settings, items, eval_set, parts, metrics=metrics, repeats=repeats, eval_set_path=eval_set_path,
-            extra_config={f"{kind}_id": group_id, f"{kind}_step": step, f"{kind}_name": config.name,
-                          "overrides": config.overrides},
-            progress=tell, should_continue=should_continue))
-    return group_id, run_ids
+            extra_config=_group_config(kind, group_id, step, config), progress=tell, should_continue=should_continue))
+    return run_ids
 
 
 def _ensure_ingested(settings: Settings, parts: Components, kb_root: Path,
