@@ -3,25 +3,30 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
-# llama.cpp's default build targets the build machine's newest CPU features and crashed here; build portably.
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export RAGAS_DO_NOT_TRACK := true
 
-.PHONY: run test setup models ingest-sample llm llm-stop dashboard browser bench clean
+.PHONY: run test setup models llama-server build-tools ingest-sample llm llm-stop dashboard browser bench clean
 
 run: setup ingest-sample llm dashboard
 
-setup: $(VENV)/.installed models
+setup: $(VENV)/.installed models llama-server
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
 models: $(VENV)/.installed
 	$(PY) -m ops.models
+
+# llama.cpp's llama-server, built once per machine from the pinned, hash-checked source (ops/llama_build.py)
+llama-server: $(VENV)/.installed build-tools
+	$(PY) -m ops.llama_build
+
+build-tools:
+	@command -v cmake >/dev/null && command -v g++ >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq cmake g++ >/dev/null; }
 
 ingest-sample: setup
 	$(PY) -m ingest samples/kb --collection sample

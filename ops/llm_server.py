@@ -1,13 +1,14 @@
-"""Start, stop and probe the bundled llama.cpp OpenAI-compatible server.
+"""Start, stop and probe the bundled LLM server: llama.cpp's `llama-server` in router mode.
 
-One server hosts the answering model and the judge (llama-cpp-python swaps models by alias).
-Its pid and log live under `data/llm/`, so `make run` can reuse a server that is already up.
+One endpoint, routed by model name, one resident process per model (`--models-max 0`, each loaded at start):
+nothing is swapped, so each model keeps its slots' prompt caches and a grounding check reuses the context the
+judge already read. The router answers /v1/models while its models generate, so "is it up?" is plain HTTP.
+Its pid, preset and log live under `data/llm/`, so `make run` reuses a server that is already up.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -19,31 +20,44 @@ from urllib.parse import urlparse
 
 import httpx
 
+from ops.llama_build import server_binary
 from ops.models import LLMS, llm_path
 from settings import Settings
+
+# 8192 tokens over 2 slots: a top-k context, the answer and the follow-up checks fit one slot's 4096.
+CONTEXT_TOKENS = 8192
+SLOTS = 2
+BATCH = 256
 
 
 class LLMServerError(RuntimeError):
     """The local server could not be started."""
 
 
-def server_config(settings: Settings, aliases: list[str], host: str, port: int) -> dict:
-    models = []
+def preset(settings: Settings, aliases: list[str]) -> str:
+    """The router's model presets (INI): every model loaded at start, prompts on every core, generation on
+    `settings.llm_threads` (two generating threads on two cores collapsed whenever anything else ran)."""
+    lines = ["version = 1", "", "[*]", f"c = {CONTEXT_TOKENS}", f"np = {SLOTS}", f"b = {BATCH}",
+             f"t = {settings.llm_threads}", f"tb = {os.cpu_count() or 2}", ""]
     for alias in aliases:
         path = llm_path(settings, alias)
         if not path.exists():
             raise LLMServerError(f"model {alias} is not installed at {path}. Run `make setup`.")
-        # n_ctx 4096 fits top-k context plus answer; prompts use every core, generation settings.llm_threads.
-        models.append({"model": str(path), "model_alias": alias, "n_ctx": 4096, "n_threads": settings.llm_threads,
-                       "n_threads_batch": os.cpu_count() or 2, "n_batch": 256})
-    return {"host": host, "port": port, "models": models}
+        lines += [f"[{alias}]", f"model = {path.resolve()}", "load-on-startup = true", ""]
+    return "\n".join(lines)
 
 
-def served_models(base_url: str, timeout: float = 2.0) -> set[str]:
-    """Model ids an OpenAI-compatible endpoint lists; empty when it does not answer."""
+def _status(model: dict) -> str:
+    status = model.get("status")
+    return str(status.get("value") if isinstance(status, dict) else status or "loaded")
+
+
+def served_models(base_url: str, timeout: float = 2.0, *, loaded_only: bool = False) -> set[str]:
+    """Model ids an OpenAI-compatible endpoint lists (with `loaded_only`, those a router has loaded)."""
     try:
         response = httpx.get(base_url.rstrip("/") + "/models", timeout=timeout)
-        return {m["id"] for m in response.json()["data"]} if response.status_code == 200 else set()
+        models = response.json()["data"] if response.status_code == 200 else []
+        return {m["id"] for m in models if not loaded_only or _status(m) in ("loaded", "sleeping")}
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return set()
 
@@ -61,18 +75,21 @@ def port_open(base_url: str) -> bool:
         return False
 
 
-def wait_until_serving(base_url: str, wait_s: float) -> set[str]:
-    """Models of a server that is up; llama-cpp-python does not answer /models while it generates, so poll."""
+def wait_until_serving(base_url: str, wait_s: float, aliases: set[str] | None = None,
+                       proc: subprocess.Popen | None = None, log: Path | None = None) -> set[str]:
+    """Poll until the endpoint lists `aliases` as loaded (any model when None); what it serves at the deadline."""
     deadline = time.monotonic() + wait_s
     while True:
-        models = served_models(base_url, timeout=5.0)
-        if models or time.monotonic() > deadline:
+        models = served_models(base_url, timeout=5.0, loaded_only=True)
+        if (models and (aliases is None or aliases <= models)) or time.monotonic() > deadline:
             return models
-        time.sleep(1.0)
+        if proc is not None and proc.poll() is not None:
+            raise LLMServerError(f"the LLM server exited with code {proc.returncode}; see {log}")
+        time.sleep(0.5)
 
 
 def terminate(pid: int, wait_s: float = 10.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL: uvicorn waits for an in-flight generation on SIGTERM."""
+    """SIGTERM the server's process group (the router and its model processes), then SIGKILL."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
@@ -87,70 +104,36 @@ def terminate(pid: int, wait_s: float = 10.0) -> None:
             time.sleep(0.2)
 
 
-def _llama_server_config(port: int) -> tuple[int, dict] | None:
-    """(pid, config) of a llama_cpp.server whose config listens on `port` (Linux /proc; None elsewhere or if none).
-
-    Such a server answers nothing, not even /models, while it generates: a busy one looks dead over HTTP.
-    """
-    try:
-        pids = [name for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return None
-    for pid in pids:
-        proc = Path("/proc", pid)
-        try:
-            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            if "llama_cpp.server" not in args or "--config_file" not in args:
-                continue
-            config = json.loads((proc / "cwd" / args[args.index("--config_file") + 1]).read_text())
-            if config.get("port") == port:
-                return int(pid), config
-        except (OSError, ValueError, IndexError, AttributeError):
-            continue
-    return None
-
-
-def llama_server_on(port: int) -> int | None:
-    """The pid of the llama_cpp.server listening on `port`, busy or not."""
-    found = _llama_server_config(port)
-    return found[0] if found else None
-
-
-def llama_server_models(port: int) -> set[str]:
-    """The model aliases that server was configured with (empty when there is none)."""
-    found = _llama_server_config(port)
-    return {m.get("model_alias") for m in found[1].get("models", [])} - {None} if found else set()
-
-
 def start(settings: Settings, aliases: list[str] | None = None, port: int | None = None, workdir: Path | None = None,
-          wait_s: float = 120.0) -> tuple[subprocess.Popen | None, str]:
-    """Start a server (or reuse one that answers) and return (process or None if reused, base_url)."""
+          wait_s: float = 180.0) -> tuple[subprocess.Popen | None, str]:
+    """Start a server (or reuse one that serves the models) and return (process or None if reused, base_url)."""
+    aliases = aliases or list(LLMS)
     url = urlparse(settings.openai_base_url)
     host, port = url.hostname or "127.0.0.1", port or url.port or 8766
     base_url = f"http://{host}:{port}/v1"
-    if port_open(base_url):  # a running server may be busy generating: wait for it rather than start a second
-        if llama_server_on(port) or wait_until_serving(base_url, wait_s):
+    if port_open(base_url):  # ours from an earlier `make run`, perhaps still loading its models
+        if set(aliases) <= wait_until_serving(base_url, wait_s, set(aliases)):
             return None, base_url
-        raise LLMServerError(f"port {port} is taken by a process that does not answer as an OpenAI-compatible server")
+        raise LLMServerError(f"port {port} is taken by a process that does not serve {', '.join(aliases)} "
+                             "as an OpenAI-compatible server")
+    binary = server_binary(settings)
+    if not binary.exists():
+        raise LLMServerError(f"llama-server is not built at {binary}. Run `make setup`.")
     workdir = workdir or settings.data_dir / "llm"
     workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "server.json"
-    config.write_text(json.dumps(server_config(settings, aliases or list(LLMS), host, port), indent=2))
-    log = (workdir / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    (workdir / "models.ini").write_text(preset(settings, aliases))
+    log_path = workdir / "server.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [str(binary), "--models-preset", str(workdir / "models.ini"), "--models-max", "0", "--host", host,
+             "--port", str(port), "--no-webui"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir,
+        )
     (workdir / "server.pid").write_text(str(proc.pid))
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LLMServerError(f"the LLM server exited with code {proc.returncode}; see {workdir / 'server.log'}")
-        if is_up(base_url, timeout=1.0):
-            return proc, base_url
-        time.sleep(0.5)
-    proc.terminate()
-    raise LLMServerError(f"the LLM server did not answer within {wait_s:.0f} s; see {workdir / 'server.log'}")
+    if set(aliases) <= wait_until_serving(base_url, wait_s, set(aliases), proc, log_path):
+        return proc, base_url
+    terminate(proc.pid)
+    raise LLMServerError(f"the LLM server did not load {', '.join(aliases)} within {wait_s:.0f} s; see {log_path}")
 
 
 def stop(settings: Settings) -> bool:

@@ -102,13 +102,12 @@ def sample_store(sample_data: Settings) -> Iterator[VectorStore]:
 def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real llama.cpp OpenAI-compatible server with the answering and judge models.
 
-    Reuses the project's running server when it serves both: two llama.cpp servers with 2 threads each
-    on 2 cores slowed generation from ~30 to ~0.3 tokens/s (measured), so we never start a second one.
+    Reuses the project's running server when it serves both: two servers generating at once on 2 cores slowed
+    generation from ~30 to ~0.3 tokens/s (measured), so we never start a second one.
     """
     base = Settings(openai_base_url=f"http://127.0.0.1:{LOCAL_LLM_PORT}/v1")
-    if llm_server.port_open(base.openai_base_url):  # busy servers do not answer /models at once: wait
-        served = (llm_server.llama_server_models(LOCAL_LLM_PORT)  # ours, perhaps too busy to answer /models
-                  or llm_server.wait_until_serving(base.openai_base_url, 600))
+    if llm_server.port_open(base.openai_base_url):  # the project's server, perhaps still loading its models
+        served = llm_server.wait_until_serving(base.openai_base_url, 300, {ANSWER_MODEL, JUDGE_MODEL})
         if not {ANSWER_MODEL, JUDGE_MODEL} <= served:
             pytest.fail(f"port {LOCAL_LLM_PORT} is taken by a server without {ANSWER_MODEL} and {JUDGE_MODEL}")
         yield base.openai_base_url
