@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     openai_api_key: str = Field(default="local", validation_alias=_alias("OPENAI_API_KEY", "FQA_OPENAI_API_KEY"))
     llm_model: str = "qwen2.5-0.5b"
     llm_timeout_s: float = 180.0
+    # how JSON replies are asked for: "auto" sends json_schema (grammar-constrained on llama-server, vLLM, OpenAI)
+    # and falls back to JSON mode (the schema quoted in the prompt) for an endpoint that refuses it
+    structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
     llm_max_tokens: int = 256
     # threads the bundled llama.cpp server generates with (prompt processing uses every core). One: on 2 cores,
     # two generating threads wait on each other whenever anything else runs (a query embedding, a test, a

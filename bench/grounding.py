@@ -3,7 +3,8 @@
     .venv/bin/python bench/grounding.py --models qwen2.5-0.5b qwen2.5-1.5b --limit 10
 
 Each HaluEval question comes with its knowledge paragraph and two answers, one faithful and one hallucinated.
-The check runs on both (knowledge as the only context chunk); an answer is flagged "hallucinated" when any of
+The check runs on both (knowledge as the only context chunk, the answer as the answering model's turn, as the
+pipeline asks it); an answer is flagged "hallucinated" when any of
 its claims is not supported. Printed per model: balanced accuracy, precision and recall for the hallucinated
 class, seconds per answer — for the verdict the pipeline uses (P(supported) from logprobs cut at the threshold),
 the judge's plain JSON verdict, and the cheap no-LLM signal (a name or number absent from the context), plus the
@@ -24,8 +25,16 @@ from tqdm import tqdm  # noqa: E402
 from bench.common import read_jsonl  # noqa: E402
 from ingest.embedder import make_embedder  # noqa: E402
 from ingest.store import StoredChunk  # noqa: E402
-from pipeline.grounding import Grounding, check_grounding, claim_evidence, judge_settings, split_claims  # noqa: E402
+from pipeline.grounding import (  # noqa: E402
+    CheckInput,
+    Grounding,
+    check_grounding,
+    claim_evidence,
+    judge_settings,
+    split_claims,
+)
 from pipeline.llm import make_chat_model  # noqa: E402
+from pipeline.prompt import format_context  # noqa: E402
 from settings import Settings  # noqa: E402
 
 PAIRS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "halueval_qa" / "pairs.jsonl"
@@ -55,7 +64,8 @@ def line(name: str, s: dict) -> str:
 
 
 def _p_flags(claim, threshold: float) -> bool:  # noqa: ANN001
-    """The judge's own call on a claim, before the term veto: P(supported) cut, or the plain verdict without logprobs."""
+    """The judge's own call on a claim: P(supported) cut, or the plain verdict without logprobs (and for a claim the
+    term veto ruled out, which the judge is no longer asked about, that veto)."""
     if claim.p_supported is not None:
         return claim.judge_said != "abstain" and claim.p_supported < threshold
     return claim.verdict in ("not_supported", "unchecked")
@@ -71,7 +81,8 @@ def run_model(settings: Settings, model: str, rows: list[dict], embedder) -> dic
                             text=row["knowledge"].strip())
         claims = split_claims(row["answer"])
         signals, _ = claim_evidence(claims, [chunk], embedder, row["question"])
-        results.append(check_grounding(config, row["question"], claims, signals, [chunk], judge))
+        item = CheckInput(question=row["question"], context=format_context([chunk]), answer=row["answer"])
+        results.append(check_grounding(config, item, claims, signals, judge))
     seconds = (time.perf_counter() - started) / len(rows)
     truth = [r["label"] == "hallucinated" for r in rows]
     min_p = [min((c.p_supported for c in g.claims if c.p_supported is not None), default=None) for g in results]

@@ -19,7 +19,7 @@ from ingest.embedder import embedder_info
 from ingest.store import VectorStore
 from pipeline import retrieval
 from pipeline.answer import Answer, abstain_low_score, finalize, withhold
-from pipeline.grounding import check_grounding, claim_evidence, judge_settings, split_claims
+from pipeline.grounding import CheckInput, check_grounding, claim_evidence, judge_settings, split_claims
 from pipeline.llm import explain_llm_error, make_chat_model
 from pipeline.prompt import PROMPT, PROMPT_VERSION, format_context
 from settings import Settings
@@ -121,7 +121,8 @@ class AnswerStream:
                                                          for c in answer.citations]})
         if self._settings.grounding_policy == "off":
             return answer
-        grounding = check_grounding(self._settings, self.question, claims, signals, answer.contexts, self._judge)
+        item = CheckInput(question=self.question, context=self._state["context"], answer="".join(self._tokens))
+        grounding = check_grounding(self._settings, item, claims, signals, self._judge)
         answer = answer.model_copy(update={"grounding": grounding})
         if self._settings.grounding_policy == "strict" and not grounding.fully_supported:
             return withhold(answer)

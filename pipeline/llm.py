@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
 
 from settings import Settings
 
@@ -24,6 +27,35 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         timeout=settings.llm_timeout_s,
         max_retries=1,
     )
+
+
+StructuredMode = Literal["json_schema", "json_object"]
+# (base URL, model) pairs that refused a json_schema request in this process: JSON mode from then on
+_NO_JSON_SCHEMA: set[tuple[str, str]] = set()
+
+
+def structured_mode(settings: Settings, model: str) -> StructuredMode:
+    """json_schema (grammar-constrained on llama.cpp, vLLM, OpenAI) unless configured or found unsupported."""
+    if settings.structured_output != "auto":
+        return settings.structured_output
+    return "json_object" if (settings.openai_base_url, model) in _NO_JSON_SCHEMA else "json_schema"
+
+
+def response_format(schema: type[BaseModel], mode: StructuredMode) -> dict:
+    """The OpenAI `response_format` asking for `schema`; JSON mode leaves the schema to the prompt and pydantic."""
+    if mode == "json_object":
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()}}
+
+
+def refused_json_schema(exc: Exception, settings: Settings, model: str) -> bool:
+    """True (and remembered) when an auto-mode endpoint answered a json_schema request with a client or server error:
+    llama-cpp-python's server answers HTTP 500, others 400 or 422. The caller asks again in JSON mode."""
+    if settings.structured_output != "auto" or not isinstance(
+            exc, openai.BadRequestError | openai.InternalServerError | openai.UnprocessableEntityError):
+        return False
+    _NO_JSON_SCHEMA.add((settings.openai_base_url, model))
+    return True
 
 
 def explain_llm_error(exc: Exception, settings: Settings) -> LLMError:

@@ -6,7 +6,8 @@ list; SLOW -> sleeps past the client timeout; LONG -> JSON cut off at max_tokens
 whichever Ragas schema the system message names, and `answer_text` for any other prompt (the RAG answer).
 The testset generator's prompts (entities, then a question and answer) are answered from the passage in the
 prompt; `weak = True` makes every JSON-schema prompt get prose, like a judge too small for Ragas' prompts, and
-`delay_s` makes every reply that late, like a busy server.
+`delay_s` makes every reply that late, like a busy server; `refuse_json_schema` answers HTTP 500 to a json_schema
+response_format, as llama-cpp-python's server did.
 Every chat request is recorded, so tests can count LLM calls per model.
 """
 
@@ -35,6 +36,7 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.fail_after: int | None = None  # answer HTTP 500 once this many chat requests were served
         self.weak = False  # prose instead of JSON for every schema prompt (a judge too small for Ragas)
         self.delay_s = 0.0  # seconds before every chat reply
+        self.refuse_json_schema = False  # HTTP 500 to response_format json_schema, as llama-cpp-python's server
 
     @property
     def base_url(self) -> str:
@@ -75,6 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
             served = len(self.server.chat_requests)
         if self.server.fail_after is not None and served > self.server.fail_after:
             self._send({"error": {"message": "fake server told to fail", "type": "server_error"}}, 500)
+            return
+        if self.server.refuse_json_schema and (request.get("response_format") or {}).get("type") == "json_schema":
+            self._send({"error": {"message": "json_schema is not supported", "type": "server_error"}}, 500)
             return
         messages = request.get("messages", [])
         prompt = "\n".join(str(m.get("content")) for m in messages)
@@ -117,8 +122,10 @@ def _reply(prompt: str, user: str, answer_text: str) -> tuple[str, str]:
         data = _prompt_input(user)
         first_sentence = re.split(r"(?<=\.)\s", data.get("context", "").strip())[0]
         return json.dumps({"query": f"What do the documents say about {data.get('term')}?", "answer": first_sentence}), "stop"
-    if "not_supported" in prompt:  # the pipeline's per-claim grounding judge
+    if "not_supported" in user:  # the pipeline's per-claim grounding judge
         return json.dumps({"verdict": "supported"}), "stop"
+    if '{"supported": true}' in user:  # the pipeline's answer-level check
+        return json.dumps({"supported": True}), "stop"
     if "json" in prompt.lower() and "schema" in prompt.lower():
         return GARBAGE, "stop"  # a Ragas schema this fake does not know
     return answer_text, "stop"

@@ -8,13 +8,19 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from ingest.store import StoredChunk
+from pipeline.llm import make_chat_model
+from pipeline.prompt import PROMPT, format_context
+from tests.fake_openai import serving
 from pipeline.grounding import (
     AnswerCheck,
     CheapSignal,
-    ClaimCheckInput,
+    ANSWER_INSTRUCTION,
+    CheckInput,
     check_answer,
+    check_grounding,
     check_claim,
     claim_evidence,
+    judge_settings,
     missing_terms,
     split_claims,
 )
@@ -82,17 +88,18 @@ def _judge_reply(verdict: str, p_yes: float) -> AIMessage:
 
 
 SIGNAL = CheapSignal(similarity=0.9, best_sentence="x", chunk_id="c1", span=(0, 1), missing_terms=[])
-ITEM = ClaimCheckInput(question="What was the colony called?", context=CHUNK.text, claim="It was Fort Caroline.")
+CLAIM = "It was Fort Caroline."
+ITEM = CheckInput(question="What was the colony called?", context=CHUNK.text, answer=CLAIM)
 
 
 def test_the_verdict_comes_from_p_supported_cut_at_the_threshold(settings):
     # the plain verdict says "not_supported", but P(supported) = 0.45 clears a 0.4 threshold
     judge = GenericFakeChatModel(messages=iter([_judge_reply("not_supported", 0.45)]))
-    check = check_claim(judge, ITEM, SIGNAL, settings.with_overrides(grounding_threshold=0.4))
+    check = check_claim(judge, ITEM, CLAIM, SIGNAL, settings.with_overrides(grounding_threshold=0.4))
     assert check.judge_said == "not_supported" and check.p_supported == 0.45 and check.verdict == "supported"
 
     judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.55)]))
-    check = check_claim(judge, ITEM, SIGNAL, settings.with_overrides(grounding_threshold=0.6))
+    check = check_claim(judge, ITEM, CLAIM, SIGNAL, settings.with_overrides(grounding_threshold=0.6))
     assert check.verdict == "not_supported" and check.p_supported == 0.55
 
 
@@ -106,14 +113,14 @@ def _answer_reply(p_true: float) -> AIMessage:
 
 def test_the_answer_check_has_its_own_cut_above_the_claims(settings):
     # its P(true) runs higher than the claim verdicts': 0.56 said "yes" for an unanswerable question's answer
-    args = ("In what year was Fort Coligny built?", CHUNK.text, "In 1560.")
+    item = CheckInput(question="In what year was Fort Coligny built?", context=CHUNK.text, answer="In 1560.")
     judge = GenericFakeChatModel(messages=iter([_answer_reply(0.56)]))
-    check = check_answer(judge, *args, settings.with_overrides(grounding_threshold=0.4, grounding_answer_threshold=0.75))
+    check = check_answer(judge, item, settings.with_overrides(grounding_threshold=0.4, grounding_answer_threshold=0.75))
     assert (check.verdict, check.p_supported, check.threshold) == ("not_supported", 0.56, 0.75)
     assert check.p_text == "P(supported) 0.56 (cut 0.75)"
 
     judge = GenericFakeChatModel(messages=iter([_answer_reply(0.91)]))
-    check = check_answer(judge, *args, settings.with_overrides(grounding_answer_threshold=0.75))
+    check = check_answer(judge, item, settings.with_overrides(grounding_answer_threshold=0.75))
     assert check.verdict == "supported" and check.p_supported == 0.91
 
 
@@ -124,29 +131,40 @@ def test_an_answer_check_stored_before_it_had_its_own_cut_still_shows_its_p():
     assert AnswerCheck(verdict="unchecked", reason="judge down").p_text == ""
 
 
-def test_a_name_the_passages_never_mention_overrules_a_supported_verdict(settings):
-    # the 1.5B judge called an invented name and date "supported" (P 0.72); the cheap signal vetoes that
+def test_a_name_the_passages_never_mention_rules_the_claim_out_without_asking_the_judge(settings):
+    # the 1.5B judge called an invented name and date "supported" (P 0.72): the cheap signal vetoes that, so the
+    # judge's call could not change the verdict and is not made (a judge with no reply would raise if asked)
     signal = SIGNAL.model_copy(update={"missing_terms": ["Napoleon", "1802"]})
-    judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.72)]))
-    check = check_claim(judge, ITEM, signal, settings)
-    assert check.verdict == "not_supported" and check.p_supported == 0.72
+    check = check_claim(GenericFakeChatModel(messages=iter([])), ITEM, CLAIM, signal, settings)
+    assert check.verdict == "not_supported" and check.p_supported is None
     assert check.reason == "names or numbers the passages never mention: Napoleon, 1802"
 
     judge = GenericFakeChatModel(messages=iter([_judge_reply("supported", 0.72)]))
-    check = check_claim(judge, ITEM, signal, settings.with_overrides(grounding_term_veto=False))
-    assert check.verdict == "supported" and check.reason is None
+    check = check_claim(judge, ITEM, CLAIM, signal, settings.with_overrides(grounding_term_veto=False))
+    assert check.verdict == "supported" and check.reason is None and check.p_supported == 0.72
+
+
+def test_every_check_continues_the_answering_conversation_byte_for_byte():
+    # the context first and identical in every call: the server's prompt cache reads it once per answer
+    context = format_context([CHUNK, OTHER])
+    item = CheckInput(question="What was the colony called?", context=context, answer="It was Fort Caroline.")
+    answering = PROMPT.format_messages(context=context, question=item.question)
+    claim_call, answer_call = item.messages("check the claim"), item.messages(ANSWER_INSTRUCTION)
+    assert claim_call[:2] == answering == answer_call[:2]
+    assert claim_call[2].content == answer_call[2].content == "It was Fort Caroline."
+    assert claim_call[3].content != answer_call[3].content
 
 
 def test_without_logprobs_the_plain_verdict_decides(settings):
     judge = GenericFakeChatModel(messages=iter([AIMessage(content='{"verdict": "not_supported"}')]))
-    check = check_claim(judge, ITEM, SIGNAL, settings)
+    check = check_claim(judge, ITEM, CLAIM, SIGNAL, settings)
     assert check.verdict == "not_supported" and check.p_supported is None
 
 
 def test_a_reply_that_is_not_the_schema_is_retried_then_accepted(settings):
     judge = GenericFakeChatModel(messages=iter([AIMessage(content='{"answer": "yes"}'),
                                                 AIMessage(content='```json\n{"verdict": "supported"}\n```')]))
-    assert check_claim(judge, ITEM, SIGNAL, settings).verdict == "supported"
+    assert check_claim(judge, ITEM, CLAIM, SIGNAL, settings).verdict == "supported"
 
 
 def test_citation_text_is_escaped_and_only_the_span_is_marked():
@@ -157,3 +175,30 @@ def test_citation_text_is_escaped_and_only_the_span_is_marked():
     assert shown.endswith("<mark>The colony was named Fort Caroline.</mark>")
     assert shown.count("<mark>") == 1
     assert highlighted("<i>x</i>", None) == "&lt;i&gt;x&lt;/i&gt;"
+
+
+def _check_against(server, settings):  # noqa: ANN001, ANN202
+    """The whole check of one answer against the fake endpoint, as the chain runs it."""
+    config = settings.with_overrides(openai_base_url=server.base_url, grounding_model="qwen2.5-1.5b")
+    item = CheckInput(question="What was the colony called?", context=format_context([CHUNK]), answer=CLAIM)
+    return check_grounding(config, item, [CLAIM], [SIGNAL], make_chat_model(judge_settings(config)))
+
+
+def test_json_schema_is_asked_for_and_an_endpoint_that_refuses_it_gets_json_mode(settings):
+    with serving() as server:  # honours json_schema
+        grounding = _check_against(server, settings)
+        formats = [r["response_format"] for r in server.chat_requests]
+    assert grounding.count("supported") == 1 and grounding.answer_check.verdict == "supported"
+    assert [f["type"] for f in formats] == ["json_schema", "json_schema"]
+    assert formats[0]["json_schema"]["schema"]["properties"]["verdict"]["enum"] == ["supported", "not_supported",
+                                                                                   "abstain"]
+    with serving() as server:  # answers HTTP 500 to json_schema, as llama-cpp-python's server did
+        server.refuse_json_schema = True
+        first = _check_against(server, settings)
+        second = _check_against(server, settings)
+        kinds = [r["response_format"]["type"] for r in server.chat_requests]
+    assert first.count("supported") == 1 and first.answer_check.verdict == "supported"
+    assert second.count("supported") == 1
+    # refused (the client retries a 500 once), remembered: every later call of the process goes straight to JSON mode
+    switched = kinds.index("json_object")
+    assert set(kinds[:switched]) == {"json_schema"} and kinds[switched:] == ["json_object"] * 4

@@ -13,6 +13,7 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from pipeline.answer import finalize
 from pipeline.chain import answer_question, stream_answer
+from pipeline.grounding import ANSWER_INSTRUCTION
 from pipeline.prompt import ABSTAIN_PHRASE, PROMPT, format_context
 
 
@@ -125,15 +126,19 @@ def test_stream_yields_the_answer_token_by_token_then_a_grounded_answer(settings
     citation = answer.citations[0]
     start, end = citation.span
     assert "Fort Caroline" in citation.text[start:end]
-    # the judge saw the claim and the context, not the answering prompt
-    assert "Claim (part of an answer to the question): The colony was named Fort Caroline." in llm.prompts[1]
+    # the judge continued the answering conversation: the same prompt first, the answer, then the claim to check
+    assert llm.prompts[1].startswith(llm.prompts[0] + "\nThe colony was named Fort Caroline.\n")
+    check = llm.prompts[1][len(llm.prompts[0] + "\nThe colony was named Fort Caroline.\n"):]
+    assert check.startswith("Check one sentence of your answer") and '"The colony was named Fort Caroline."' in check
 
 
 def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, sample_store, embedder):
     strict = settings.with_overrides(grounding_policy="strict")
+    # the second claim names what the passages never mention: the term veto rules it out without a judge call
     llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
-                                  SUPPORTED, '{"verdict": "not_supported"}', ANSWERED], prompts=[])
+                                  SUPPORTED, ANSWERED], prompts=[])
     answer = answer_question(strict, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    assert len(llm.prompts) == 3
     assert answer.abstained and answer.abstain_reason == "unsupported_claims"
     assert answer.answer == ABSTAIN_PHRASE and answer.citations == []
     assert answer.grounding.summary == "1/2 claims supported"
@@ -144,7 +149,7 @@ def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, s
 
 def test_annotate_policy_keeps_the_answer_and_marks_the_unsupported_claim(settings, sample_store, embedder):
     llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
-                                  SUPPORTED, '{"verdict": "not_supported"}', ANSWERED], prompts=[])
+                                  SUPPORTED, ANSWERED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert not answer.abstained and "Napoleon" in answer.answer
     assert [c.verdict for c in answer.grounding.claims] == ["supported", "not_supported"]
@@ -182,9 +187,10 @@ def test_strict_policy_withholds_supported_claims_that_do_not_answer_the_questio
     assert answer.abstained and answer.abstain_reason == "unsupported_claims"
     assert answer.grounding.summary == "1/1 claims supported; the passages may not answer the question"
     assert answer.grounding.shortfall == "the passages do not state the answer to the question"
-    # the answer check saw the question and the whole answer
+    # the answer check saw the answering prompt with the question, then the whole answer, then its own question
+    assert llm.prompts[2].startswith(llm.prompts[0] + "\nFort Caroline was built by the Huguenots.\n")
     assert "Question: In what year was Fort Coligny built?" in llm.prompts[2]
-    assert "Proposed answer: Fort Caroline was built by the Huguenots." in llm.prompts[2]
+    assert llm.prompts[2].endswith(ANSWER_INSTRUCTION)
 
     off = strict.with_overrides(grounding_answer_check=False)
     llm = RecordingLLM(responses=["Fort Caroline was built by the Huguenots.", SUPPORTED], prompts=[])
