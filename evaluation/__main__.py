@@ -9,17 +9,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 from pydantic import ValidationError
 from tqdm import tqdm
 
 from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE, abstention_report, aggregate, outcome_counts
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalItem, EvalSetError, EvalSetExistsError, load_eval_set, save_eval_set, saved_set_path
-from evaluation.export import finetune_jsonl, run_json, sample_table
+from evaluation.export import finetune_jsonl, run_json, sample_table, sweep_table
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
-from evaluation.sweep import NamedConfig, SweepError, SweepProgress, grid, load_ladder, run_configs
+from evaluation.screening import SCREEN_LABELS
+from evaluation.sweep import (DEFAULT_FINALISTS, NamedConfig, SweepError, SweepProgress, grid, load_ladder,
+                              run_cheap_first, run_configs)
 from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError, generate_eval_set, read_passages
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
 from ingest.loaders import LoadError
@@ -139,7 +142,9 @@ def cmd_resume(args: argparse.Namespace, base: Settings, runs: RunStore) -> int:
     return 0 if data["status"] == "completed" else 1
 
 
-def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kind: str, configs: list[NamedConfig]) -> int:
+def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kind: str, configs: list[NamedConfig],
+               finalists: int | None = None) -> int:
+    """Run a ladder or sweep in full, or (with `finalists`) a sweep cheap first; print one line per run."""
     try:
         items = _items(args.set, args.limit)
     except EvalSetError as exc:
@@ -149,14 +154,22 @@ def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kin
                 tqdm(total=len(configs) * len(items), unit="q", desc=kind, file=sys.stderr) as bar:
 
             def progress(p: SweepProgress) -> None:
-                bar.n = p.questions_done
+                bar.total, bar.n = p.questions_total, p.questions_done
+                bar.set_description(p.stage or kind)
                 bar.set_postfix_str(f"step {p.step}/{p.steps} {p.label}")
                 bar.refresh()
-            group_id, run_ids = run_configs(settings, configs, items, args.set.name, parts, kind=kind, kb_root=args.kb,
-                                            metrics=[MetricName(m) for m in args.metrics or []], repeats=args.repeats,
-                                            eval_set_path=args.set, progress=progress)
+            common = {"metrics": [MetricName(m) for m in args.metrics or []], "repeats": args.repeats,
+                      "eval_set_path": args.set, "progress": progress}
+            if finalists is None:
+                group_id, run_ids = run_configs(settings, configs, items, args.set.name, parts, kind=kind,
+                                                kb_root=args.kb, **common)
+            else:
+                group_id, run_ids = run_cheap_first(settings, configs, items, args.set.name, parts, kb_root=args.kb,
+                                                    finalists=finalists, **common)
     except RUNTIME_ERRORS as exc:
         return _fail(str(exc), 1)
+    if finalists is not None:
+        _print_screens(runs, group_id)
     print(f"{kind} {group_id}: {len(run_ids)} runs")
     for run_id in run_ids:
         data = report(runs, run_id)
@@ -170,12 +183,29 @@ def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kin
     return 0
 
 
+def _print_screens(runs: RunStore, sweep_id: str) -> None:
+    """Stage 1 of a cheap-first sweep, best cell first, each number with its 95 % interval."""
+    screens = runs.screens_of(sweep_id)
+    if not screens:
+        return
+    retrieval_s = sum(r.seconds or 0.0 for s in screens for r in runs.screen_rows(s.id))
+    questions = sum(s.n_done for s in screens)
+    print(f"stage 1, retrieval only (no LLM call): {len(screens)} configs, {questions} questions retrieved in "
+          f"{retrieval_s:.1f} s ({retrieval_s / max(questions, 1):.2f} s per question, ingest not counted)")
+    table = sweep_table(runs, sweep_id).sort_values("rank")
+    for _, cell in table.iterrows():
+        numbers = ", ".join(f"{name.lower()} " + ("n/a" if pd.isna(cell[m]) else f"{cell[m]:.2f}" + (
+            "" if pd.isna(cell[f"{m}_low"]) else f" [{cell[f'{m}_low']:.2f}, {cell[f'{m}_high']:.2f}]"))
+            for m, name in SCREEN_LABELS.items())
+        print(f"  #{cell['rank']:.0f} {cell['name']}: {numbers} -> {cell['stage']} ({cell['status']})")
+
+
 def cmd_sweep(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
     try:
         configs = grid(args.chunk_sizes, args.chunk_overlaps, args.top_ks)
     except SweepError as exc:
         return _fail(str(exc))
-    return _run_group(args, settings, runs, "sweep", configs)
+    return _run_group(args, settings, runs, "sweep", configs, args.finalists if args.cheap_first else None)
 
 
 def cmd_ladder(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
@@ -268,6 +298,13 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--chunk-sizes", type=_positive_ints, required=True, help="e.g. 300,600")
     sweep.add_argument("--chunk-overlaps", type=_positive_ints, default=[80], help="e.g. 0,80")
     sweep.add_argument("--top-ks", type=_positive_ints, required=True, help="e.g. 2,4")
+    sweep.add_argument("--cheap-first", action=argparse.BooleanOptionalAction, default=True,
+                       help="screen every cell by retrieval alone (no LLM call: query expansion off, the cheap "
+                            "reranker for the LLM one), then evaluate only the best --finalists in full (default); "
+                            "--no-cheap-first evaluates every cell in full")
+    sweep.add_argument("--finalists", type=int, default=DEFAULT_FINALISTS,
+                       help=f"cells evaluated in full after the retrieval stage (default {DEFAULT_FINALISTS}; "
+                            "0 = retrieval only, no LLM server needed)")
     ladder = sub.add_parser("ladder", help="an ordered list of named config changes, baseline first")
     ladder.add_argument("--steps", type=Path, required=True, help='JSON: [{"name": "baseline", "overrides": {}}, …]')
     for p in (sweep, ladder):
@@ -307,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     if getattr(args, "repeats", 1) < 1:
         return _fail("--repeats must be at least 1")
+    if getattr(args, "finalists", 0) < 0:
+        return _fail("--finalists must be 0 or more")
     if hasattr(args, "kb"):
         args.kb = args.kb or settings.sample_kb
     runs = RunStore(settings.runs_db)

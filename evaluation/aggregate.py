@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel
 from scipy.stats import t as student_t
 
+from evaluation.intervals import Estimate, mean, rate
 from evaluation.runner import normalize_text
 from evaluation.runstore import SampleRow
 
@@ -83,6 +84,23 @@ def aggregate(samples: list[SampleRow], metrics: list[str]) -> list[MetricAggreg
             n_failed=statuses["failed"], n_skipped=statuses["skipped"], n_total=len(samples), repeats=len(repeats),
             ci_low=low, ci_high=high,
         ))
+    return out
+
+
+def question_estimates(samples: list[SampleRow], metrics: list[str]) -> dict[str, Estimate]:
+    """A run's numbers with 95 % intervals over its questions (a sweep cell's spread, unlike `aggregate`'s over repeats).
+
+    Each metric: the mean of the scored questions (bootstrap); answer_accuracy / hallucination_rate: shares of the
+    labelled answerable / unanswerable questions (Wilson); seconds: mean answer latency (bootstrap).
+    """
+    out = {metric: mean([score for status, score, _ in (metric_status(s, metric) for s in samples)
+                         if status == "scored" and score is not None]) for metric in metrics}
+    counts = Counter(s.outcome for s in samples)
+    answerable = sum(counts[o] for o, expected in EXPECTED.items() if expected == "answerable")
+    unanswerable = sum(counts[o] for o, expected in EXPECTED.items() if expected == "unanswerable")
+    out["answer_accuracy"] = rate(counts["correct_answer"], answerable)
+    out["hallucination_rate"] = rate(counts["hallucinated_answer"], unanswerable)
+    out["seconds"] = mean([s.seconds for s in samples if s.seconds is not None])
     return out
 
 

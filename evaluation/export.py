@@ -7,8 +7,11 @@ import json
 import pandas as pd
 from langchain_core.messages import convert_to_openai_messages
 
-from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE, abstention_report, aggregate, failure_label, metric_status
+from evaluation.aggregate import (ANSWER_ACCURACY, HALLUCINATION_RATE, abstention_report, aggregate, failure_label,
+                                  metric_status, question_estimates)
+from evaluation.intervals import Estimate
 from evaluation.runstore import RunStore, RunSummary, SampleRow
+from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_finalists
 from ingest.store import StoredChunk
 from pipeline.prompt import PROMPT, format_context
 
@@ -80,14 +83,49 @@ def group_table(runs: RunStore, kind: str, group_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sweep_table(runs: RunStore, sweep_id: str) -> pd.DataFrame:
+    """One row per cell of a sweep in step order: its knobs, the stage it reached, every number with its 95 % interval.
+
+    A number `m` comes as columns `m`, `m_low`, `m_high`. A cheap-first sweep's cells all have the retrieval-only
+    numbers (`SCREEN_METRICS`) and `rank`, their stage-1 ranking (1 = best); the finalists also have the full
+    evaluation's metrics and a `run_id`. A sweep evaluated in full has runs only, each at stage "full evaluation".
+    """
+    cells: dict[int, dict] = {}
+    ranked: dict[int, dict[str, Estimate]] = {}
+    for screen in runs.screens_of(sweep_id):
+        ranked[screen.config["sweep_step"]] = found = estimates(runs.screen_rows(screen.id))
+        cells[screen.config["sweep_step"]] = {**_cell(screen, STAGE_RETRIEVAL), **_interval_columns(found)}
+    for position, step in enumerate(pick_finalists(ranked, len(ranked)), start=1):
+        cells[step]["rank"] = position
+    for run in runs.runs_of("sweep_id", sweep_id):
+        judged = question_estimates(runs.samples(run.id), run.config.get("metrics", []))
+        cell = cells.setdefault(run.config["sweep_step"], {})
+        cell.update({**_cell(run, STAGE_FULL), "run_id": run.id, **_interval_columns(judged)})
+    return pd.DataFrame([cells[step] for step in sorted(cells)])
+
+
+def _cell(member: RunSummary, stage: str) -> dict:
+    return {"step": member.config.get("sweep_step"), "name": member.config.get("sweep_name"),
+            **{k: member.config.get(k) for k in ("chunk_size", "chunk_overlap", "top_k")},
+            "stage": stage, "status": member.status, "n": member.n_done}
+
+
+def _interval_columns(found: dict[str, Estimate]) -> dict:
+    return {column: value for metric, e in found.items()
+            for column, value in ((metric, e.value), (f"{metric}_low", e.low), (f"{metric}_high", e.high))}
+
+
 def groups(runs: RunStore, kind: str) -> dict[str, str]:
-    """Sweep or ladder ids, newest first, with a short description."""
+    """Sweep or ladder ids, newest first, with a short description (a sweep that never reached a run included)."""
+    members = runs.runs() + (runs.screens() if kind == "sweep" else [])
     out: dict[str, str] = {}
-    for r in runs.runs():
+    for r in sorted(members, key=lambda m: m.created_at, reverse=True):
         group_id = r.config.get(f"{kind}_id")
         if group_id and group_id not in out:
             n = len(runs.runs_of(f"{kind}_id", group_id))
-            out[group_id] = f"{group_id} · {r.eval_set} · {n} runs · {r.created_at}"
+            cells = len(runs.screens_of(group_id)) if kind == "sweep" else 0
+            size = f"{cells} cells, {n} judged in full" if cells else f"{n} runs"
+            out[group_id] = f"{group_id} · {r.eval_set} · {size} · {r.created_at}"
     return out
 
 

@@ -11,9 +11,12 @@ import pytest
 from evaluation import __main__ as cli
 from evaluation import sweep
 from evaluation.evalset import load_eval_set
+from evaluation.export import sweep_table
+from evaluation.metrics import MetricName
 from evaluation.runstore import RunStore
+from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_finalists
 from ingest.ingestor import IngestProgress, ingest_files
-from evaluation.sweep import NamedConfig, SweepError, chunk_collection_name, grid, run_configs
+from evaluation.sweep import NamedConfig, SweepError, chunk_collection_name, grid, run_cheap_first, run_configs
 from settings import Settings
 from tests import test_eval_runner
 
@@ -157,3 +160,75 @@ def test_the_bundled_ladder_is_valid_for_these_settings():
     assert [(s.retrieval_mode, s.rerank, s.query_expansion) for s in configured][:4] == [
         ("dense", "none", "none"), ("hybrid", "none", "none"), ("hybrid", "cheap", "none"), ("hybrid", "cheap", "multi")]
     assert configured[-1].grounding_policy == "strict"
+
+
+def test_cheap_first_screens_every_cell_without_the_llm_then_judges_only_the_best(eval_settings, fake_llm, ingest_calls):
+    """Two questions of the bundled set whose retrieval is known: "Pick TV" (answerable; with 700-character chunks and
+    top-k 1 its best chunk scores 0.38, under the 0.40 gate, and 0.47 with top-k 4; 0.52 with 300-character chunks)
+    and an off-topic one every cell refuses. So the cell (700, top-k 1) ranks last, and grid order would pick it."""
+    sample = load_eval_set(eval_settings.sample_eval_set)
+    items = [sample[5], sample[15]]
+    assert (items[0].reference, items[1].kind) == ("Pick TV", "off_topic")
+    runs = RunStore(eval_settings.runs_db)
+    seen: list[tuple[str, int, int]] = []  # (stage, step, chat requests the LLM had served by then)
+
+    def progress(p: sweep.SweepProgress) -> None:
+        seen.append((p.stage, p.step, len(fake_llm.chat_requests)))
+
+    with cli.components(eval_settings, runs) as parts:
+        sweep_id, run_ids = run_cheap_first(eval_settings, grid([300, 700], [60], [1, 4]), items, "two", parts,
+                                            kb_root=KB, finalists=3, metrics=[MetricName.FAITHFULNESS],
+                                            progress=progress)
+    assert len(ingest_calls) == 2  # each chunking ingested once, for both stages
+    screens = runs.screens_of(sweep_id)
+    assert [(s.config["sweep_step"], s.status, s.n_done) for s in screens] == [(n, "completed", 2) for n in (1, 2, 3, 4)]
+    cells = {s.config["sweep_step"]: estimates(runs.screen_rows(s.id)) for s in screens}
+    assert {step: c["false_abstention"].value for step, c in cells.items()} == {1: 0.0, 2: 0.0, 3: 1.0, 4: 0.0}
+    assert all(c["reference_found"].value == 1.0 and c["right_abstention"].value == 1.0 for c in cells.values())
+
+    retrieval = [served for stage, _, served in seen if stage == STAGE_RETRIEVAL]
+    assert len(retrieval) >= 8 and set(retrieval) == {0}  # no LLM call while screening
+    assert {step for stage, step, _ in seen if stage == STAGE_FULL} == {1, 2, 3}  # three finalists, judged in turn
+    assert fake_llm.chat_requests  # the finalists were answered and judged
+
+    stored = runs.runs_of("sweep_id", sweep_id)
+    assert [r.id for r in stored] == run_ids
+    assert [r.config["sweep_step"] for r in stored] == pick_finalists(cells, 3) == [1, 2, 4]
+    assert all(r.status == "completed" and r.n_done == 2 for r in stored)
+    table = sweep_table(runs, sweep_id)
+    assert list(table["stage"]) == [STAGE_FULL, STAGE_FULL, STAGE_RETRIEVAL, STAGE_FULL]
+    assert list(table["rank"]) == [1, 2, 4, 3]
+    assert table["faithfulness"].isna().tolist() == [False, False, True, False]
+
+
+def test_a_cancel_while_screening_judges_nothing(eval_settings, eval_set, fake_llm):
+    runs = RunStore(eval_settings.runs_db)
+    cancel = threading.Event()
+
+    def progress(p: sweep.SweepProgress) -> None:
+        if p.stage == STAGE_RETRIEVAL and p.step == 2 and p.questions_done == 4:  # step 2's second question starts
+            cancel.set()
+
+    with cli.components(eval_settings, runs) as parts:
+        sweep_id, run_ids = run_cheap_first(eval_settings, grid([300], [60], [2, 3, 4]), load_eval_set(eval_set),
+                                            "three", parts, kb_root=KB, progress=progress,
+                                            should_continue=lambda: not cancel.is_set())
+    assert run_ids == [] and runs.runs() == [] and fake_llm.chat_requests == []
+    # the question in flight is finished and stored; no screen for step 3
+    assert [(s.status, s.n_done) for s in runs.screens_of(sweep_id)] == [("completed", 3), ("cancelled", 2)]
+
+
+def test_sweep_cli_is_cheap_first_and_needs_no_llm_for_retrieval_only(sample_data, eval_set, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    args = ["sweep", "--set", str(eval_set), "--chunk-sizes", "300", "--chunk-overlaps", "60", "--top-ks", "2,4"]
+    assert cli.main([*args, "--finalists", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "stage 1, retrieval only (no LLM call): 2 configs, 6 questions" in out
+    assert "#1 size 300 · overlap 60 · top-k 2: reference found (hit rate) 1.00 [0.34, 1.00]" in out
+    assert out.count("-> retrieval only (completed)") == 2 and "0 runs" in out
+    runs = RunStore(sample_data.runs_db)
+    assert len(runs.screens()) == 2 and runs.runs() == []
+
+    assert cli.main(args) == 1  # two finalists need the judge: its absence stops the sweep before anything is stored
+    assert "error:" in capsys.readouterr().err
+    assert len(runs.screens()) == 2
