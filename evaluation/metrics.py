@@ -1,13 +1,17 @@
 """Ragas scoring core: one judge per run, one sample and one metric at a time, failures recorded not raised.
 
 Uses the current Ragas 0.4.3 API (`ragas.metrics.collections`, `ascore`), not the deprecated `evaluate()`.
-What Ragas sends (observed): OpenAI chat completions through Instructor in JSON mode
-(`response_format={"type": "json_object"}`), a system message carrying the JSON schema, temperature 0.01,
-top_p 0.1. Faithfulness makes 2 calls per sample (statements, then verdicts); answer relevancy makes 3
+What Ragas sends: OpenAI chat completions through Instructor, temperature 0.01, top_p 0.1, one user message
+(instruction, output schema, examples, then this sample's input). Ragas' own `llm_factory` hard-codes Instructor's
+JSON mode (`response_format={"type": "json_object"}` plus a system message quoting the schema), which leaves the
+shape of the reply to a 1.5B model's discipline. We build its `InstructorLLM` ourselves in JSON_SCHEMA mode instead
+(`response_format` json_schema: llama-server, vLLM and OpenAI constrain decoding by a grammar, so every reply
+parses), and fall back to JSON mode, as `pipeline.llm` does for the grounding judge, when the endpoint refuses it.
+Faithfulness makes 2 calls per sample (statements, then verdicts); answer relevancy `ANSWER_RELEVANCY_STRICTNESS`
 (one generated question per call) plus embeddings; context precision 1 per context and context recall 1, both
 against the reference answer (skipped with "no reference answer" without one). Instructor re-asks up to `max_retries` times on output it
-cannot parse, then raises `InstructorRetryException`; connection errors and timeouts are wrapped in the same
-exception type (the original is its `__cause__`), so we classify by the cause chain.
+cannot parse, then raises `InstructorRetryException`; connection errors, timeouts and HTTP errors are wrapped in the
+same exception type (the original is its `__cause__`), so we classify by the cause chain.
 
 No Streamlit here: the runner and the pages call this.
 """
@@ -26,16 +30,18 @@ from typing import Any, Literal
 os.environ["RAGAS_DO_NOT_TRACK"] = "true"  # before any ragas import: no telemetry host on this network
 
 import httpx
+import instructor
 import openai
 import ragas
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, Field
 from ragas.embeddings.base import BaseRagasEmbedding
-from ragas.llms import llm_factory
+from ragas.llms import InstructorLLM
 from ragas.metrics.collections import AnswerRelevancy, ContextPrecision, ContextRecall, Faithfulness
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from evaluation.cache import ResultCache, cache_key
+from pipeline.llm import StructuredMode, refused_json_schema, structured_mode
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,11 @@ PARSE_RETRIES = 2  # Instructor re-asks after unparseable output: 1 + 2 = 3 trie
 JUDGE_MAX_TOKENS = 512  # Ragas' default is 1024; the NLI verdicts of a short answer fit well within 512
 REASON_MAX_CHARS = 300
 METRIC_VERSION = f"ragas-{ragas.__version__}"  # part of every cache key: a new Ragas re-scores
+# Questions answer relevancy generates per sample (Ragas' default: 3), each its own judge call. Ragas asks the same
+# prompt each time at temperature 0.01, so the 3 questions come back (near) identical: measured below.
+ANSWER_RELEVANCY_STRICTNESS = 3
+INSTRUCTOR_MODES: dict[StructuredMode, instructor.Mode] = {"json_schema": instructor.Mode.JSON_SCHEMA,
+                                                           "json_object": instructor.Mode.JSON}
 
 
 class JudgeUnavailableError(RuntimeError):
@@ -157,17 +168,35 @@ class Judge:
         # pooled connection from a closed loop fails the next request with "Connection error" (seen in sweeps).
         self._client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout_s, max_retries=0,
                                    http_client=DefaultAsyncHttpxClient(limits=httpx.Limits(max_keepalive_connections=0)))
-        # extra kwargs become per-request arguments: max_tokens to the server, max_retries to Instructor.
         self.max_tokens = max_tokens
-        self._llm = llm_factory(self.model, client=self._client, max_tokens=max_tokens, max_retries=PARSE_RETRIES)
         self._embeddings = LangChainRagasEmbedding(embeddings)
-        self._metrics: dict[MetricName, Any] = {
-            MetricName.FAITHFULNESS: Faithfulness(llm=self._llm),
-            MetricName.ANSWER_RELEVANCY: AnswerRelevancy(llm=self._llm, embeddings=self._embeddings),
-            MetricName.CONTEXT_PRECISION: ContextPrecision(llm=self._llm),
-            MetricName.CONTEXT_RECALL: ContextRecall(llm=self._llm),
-        }
+        # pipeline.llm remembers an endpoint's refusal of json_schema by the answering URL: ours is the judge's
+        self._endpoint = settings.with_overrides(openai_base_url=self.base_url)
+        self._use(structured_mode(self._endpoint, self.model))
         self.cache = cache
+
+    def _use(self, mode: StructuredMode) -> None:
+        """Build the Ragas metrics on an Instructor client in `mode` (Ragas' `llm_factory` only offers JSON mode)."""
+        self.mode = mode
+        # extra kwargs become per-request arguments: max_tokens to the server, max_retries to Instructor
+        llm = InstructorLLM(client=instructor.from_openai(self._client, mode=INSTRUCTOR_MODES[mode]), model=self.model,
+                            provider="openai", max_tokens=self.max_tokens, max_retries=PARSE_RETRIES)
+        self._metrics: dict[MetricName, Any] = {
+            MetricName.FAITHFULNESS: Faithfulness(llm=llm),
+            MetricName.ANSWER_RELEVANCY: AnswerRelevancy(llm=llm, embeddings=self._embeddings,
+                                                         strictness=ANSWER_RELEVANCY_STRICTNESS),
+            MetricName.CONTEXT_PRECISION: ContextPrecision(llm=llm),
+            MetricName.CONTEXT_RECALL: ContextRecall(llm=llm),
+        }
+
+    def _refused_json_schema(self, exc: BaseException) -> bool:
+        """True when this json_schema call failed because the endpoint refuses json_schema: JSON mode from now on."""
+        status = next((e for e in _causes(exc) if isinstance(e, openai.APIStatusError)), None)
+        if self.mode != "json_schema" or status is None or not refused_json_schema(status, self._endpoint, self.model):
+            return False
+        log.info("judge endpoint %s refused json_schema (HTTP %s): asking in JSON mode", self.base_url, status.status_code)
+        self._use("json_object")
+        return True
 
     def check(self, timeout_s: float = 3.0) -> None:
         """Raise `JudgeUnavailableError` if the endpoint refuses GET /models, errors, or does not list the judge model.
@@ -213,7 +242,9 @@ class Judge:
 
     def _cache_key(self, metric: MetricName, question: str, answer: str, contexts: list[str], reference: str | None,
                    repeat: int) -> str:
-        return cache_key(metric.value, METRIC_VERSION, self.model, question, answer, contexts, reference, repeat)
+        # the output mode and strictness change what the judge is asked, so a score made otherwise is not reused
+        how = (self.mode, ANSWER_RELEVANCY_STRICTNESS) if metric is MetricName.ANSWER_RELEVANCY else self.mode
+        return cache_key(metric.value, METRIC_VERSION, how, self.model, question, answer, contexts, reference, repeat)
 
     async def _score_one(
         self, metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool,
@@ -264,14 +295,21 @@ class Judge:
         )
         async for attempt in retrying:
             with attempt:
-                if metric is MetricName.FAITHFULNESS:
-                    out = await self._metrics[metric].ascore(user_input=question, response=answer, retrieved_contexts=contexts)
-                elif metric is MetricName.ANSWER_RELEVANCY:
-                    out = await self._metrics[metric].ascore(user_input=question, response=answer)
-                else:
-                    out = await self._metrics[metric].ascore(user_input=question, reference=reference,
-                                                             retrieved_contexts=contexts)
+                try:
+                    out = await self._ascore(metric, question, answer, contexts, reference)
+                except Exception as exc:
+                    if not self._refused_json_schema(exc):
+                        raise
+                    out = await self._ascore(metric, question, answer, contexts, reference)
         return out.value
+
+    async def _ascore(self, metric: MetricName, question: str, answer: str, contexts: list[str],
+                      reference: str | None) -> Any:
+        if metric is MetricName.FAITHFULNESS:
+            return await self._metrics[metric].ascore(user_input=question, response=answer, retrieved_contexts=contexts)
+        if metric is MetricName.ANSWER_RELEVANCY:
+            return await self._metrics[metric].ascore(user_input=question, response=answer)
+        return await self._metrics[metric].ascore(user_input=question, reference=reference, retrieved_contexts=contexts)
 
 
 def _skip_reason(metric: MetricName, question: str, answer: str, contexts: list[str], abstained: bool,

@@ -14,7 +14,7 @@ import math
 import pytest
 
 from evaluation.cache import ResultCache
-from evaluation.metrics import Judge, JudgeUnavailableError, MetricName, MetricResult
+from evaluation.metrics import ANSWER_RELEVANCY_STRICTNESS, Judge, JudgeUnavailableError, MetricName, MetricResult
 from settings import Settings
 from tests.conftest import free_port
 from tests.fake_openai import serving
@@ -91,11 +91,54 @@ def test_unparseable_judge_output_fails_that_metric_only(fake_judge, embeddings)
     assert ar2.status == "scored" and ar2.score > 0.9
     assert f3.status == "failed" and "no statements" in f3.reason
     assert ar3.status == "scored"
-    # per sample: faithfulness 1 call + 2 re-asks when the first call fails, answer relevancy 3 calls
-    assert len(fake_judge.chat_requests) == 3 + 3 + (1 + 3) + 3 + 2 + 3 + 1 + 3
+    # per sample: faithfulness 1 call + 2 re-asks when the first call fails, answer relevancy one call per question
+    n = ANSWER_RELEVANCY_STRICTNESS
+    assert len(fake_judge.chat_requests) == 3 + 3 + (1 + n) + 3 + 2 + n + 1 + n
     sent = fake_judge.chat_requests[-1]
-    assert sent["response_format"] == {"type": "json_object"}
+    assert sent["response_format"]["type"] == "json_schema"
     assert sent["max_tokens"] == 512 and sent["model"] == JUDGE_ALIAS
+
+
+def _formats(server) -> list[str]:
+    return [r["response_format"]["type"] for r in server.chat_requests]
+
+
+def test_judge_asks_for_each_reply_by_its_json_schema(fake_judge, embeddings):
+    """Grammar-constrained on llama-server, vLLM and OpenAI: the schema goes in response_format, no system message."""
+    judge = Judge(_settings(fake_judge.base_url), embeddings)
+    sample = dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)
+    [results] = asyncio.run(_score_all(judge, [sample], [F, AR]))
+    assert [(r.metric, r.status) for r in results] == [(F, "scored"), (AR, "scored")]
+    names = [r["response_format"]["json_schema"]["name"] for r in fake_judge.chat_requests]
+    assert names == ["StatementGeneratorOutput", "NLIStatementOutput"] + ["AnswerRelevanceOutput"] * ANSWER_RELEVANCY_STRICTNESS
+    schema = fake_judge.chat_requests[0]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["statements"]["type"] == "array"
+    assert all([m["role"] for m in r["messages"]] == ["user"] for r in fake_judge.chat_requests)
+
+
+def test_an_endpoint_refusing_json_schema_is_asked_in_json_mode_and_scores_come_out(fake_judge, embeddings):
+    fake_judge.refuse_json_schema = True  # HTTP 500, as llama-cpp-python's server answered
+    judge = Judge(_settings(fake_judge.base_url), embeddings)
+    samples = [dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)] * 2
+    results = asyncio.run(_score_all(judge, samples, [F, AR]))
+    assert [(r.metric, r.status, round(r.score, 6)) for rs in results for r in rs] == [(F, "scored", 1.0), (AR, "scored", 1.0)] * 2
+    # one refused request, then JSON mode (the schema quoted in a system message) for the rest of the run
+    assert _formats(fake_judge) == ["json_schema"] + ["json_object"] * (2 * (2 + ANSWER_RELEVANCY_STRICTNESS))
+    assert fake_judge.chat_requests[-1]["messages"][0]["role"] == "system"
+    # the refusal is remembered for this endpoint and model: the next run's judge starts in JSON mode
+    assert Judge(_settings(fake_judge.base_url), embeddings).mode == "json_object"
+
+
+def test_a_configured_output_mode_is_kept_even_when_refused(fake_judge, embeddings):
+    fake_judge.refuse_json_schema = True
+    sample = dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)
+    forced = Judge(_settings(fake_judge.base_url, structured_output="json_schema"), embeddings)
+    [[result]] = asyncio.run(_score_all(forced, [sample], [F]))
+    assert result.status == "failed" and result.reason.startswith("judge HTTP error 500"), result.reason
+    assert _formats(fake_judge) == ["json_schema"]
+    plain = Judge(_settings(fake_judge.base_url, structured_output="json_object"), embeddings)
+    [[result]] = asyncio.run(_score_all(plain, [sample], [F]))
+    assert result.status == "scored" and _formats(fake_judge)[1:] == ["json_object"] * 2
 
 
 CP, CR = MetricName.CONTEXT_PRECISION, MetricName.CONTEXT_RECALL
