@@ -1,0 +1,199 @@
+"""Evaluation speed: scored samples per minute, our judge path against Ragas' own `evaluate()` on the same judge.
+
+    .venv/bin/python bench/eval_speed.py [--limit 6] [--metrics faithfulness answer_relevancy]
+
+The sample KB is ingested into a temporary collection and the first `--limit` questions of the sample eval set are
+answered once through the pipeline (the configured settings). The answers that are not abstentions (a refusal has
+no faithfulness or relevancy to score) are then judged by both evaluators, same questions, answers and contexts,
+same judge model and endpoint, same embedder, one after the other in this run:
+
+- ours: `evaluation.metrics.Judge` as the runner calls it (one sample at a time, its metrics back to back,
+  json_schema output where the endpoint takes it, `ANSWER_RELEVANCY_STRICTNESS` generated questions), no cache;
+- peer: Ragas' `evaluate()` with its defaults (its legacy metrics, RunConfig: 16 concurrent jobs, 180 s timeout,
+  10 retries; answer relevancy asks for 3 questions) on LangChain wrappers of a plain `ChatOpenAI` for the judge
+  and of our embedder, as Ragas documents for an OpenAI-compatible endpoint.
+
+Ours runs first, so a prompt prefix the server cached for it can only help the peer. Printed per evaluator: wall
+seconds, samples scored in every metric, scored samples per minute, and per metric its scored count, mean score
+and seconds (ours: the mean seconds per sample; the peer's jobs run concurrently, so only its total is
+meaningful), then the ratio of scored samples per minute. The machine is shared, so compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+os.environ["RAGAS_DO_NOT_TRACK"] = "true"  # before any ragas import: no telemetry host on this network
+
+from langchain_core.embeddings import Embeddings  # noqa: E402
+from langchain_openai import ChatOpenAI  # noqa: E402
+from ragas import EvaluationDataset, RunConfig, evaluate  # noqa: E402
+from ragas.embeddings import LangchainEmbeddingsWrapper  # noqa: E402
+from ragas.llms import LangchainLLMWrapper  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from evaluation.evalset import EvalItem, load_eval_set  # noqa: E402
+from evaluation.metrics import ANSWER_RELEVANCY_STRICTNESS, Judge, MetricName  # noqa: E402
+from ingest.embedder import embedder_info, make_embedder  # noqa: E402
+from ingest.ingestor import ingest_configured, sources_for  # noqa: E402
+from ingest.store import VectorStore, open_client  # noqa: E402
+from pipeline.chain import answer_question  # noqa: E402
+from pipeline.llm import make_chat_model  # noqa: E402
+from settings import Settings  # noqa: E402
+
+with warnings.catch_warnings():  # Ragas deprecates these names in favour of ragas.metrics.collections, which
+    warnings.simplefilter("ignore", DeprecationWarning)  # evaluate() does not accept: the peer needs them
+    from ragas.metrics import AnswerRelevancy, ContextPrecision, ContextRecall, Faithfulness
+
+PEER_METRICS = {MetricName.FAITHFULNESS: Faithfulness, MetricName.ANSWER_RELEVANCY: AnswerRelevancy,
+                MetricName.CONTEXT_PRECISION: ContextPrecision, MetricName.CONTEXT_RECALL: ContextRecall}
+DEFAULT_LIMIT = 6  # ≈ 10 minutes on 2 shared cores with llama-server (see the run in the module docstring's table)
+
+
+@dataclass
+class Sample:
+    """One answered question, judged by both evaluators exactly as answered."""
+
+    question: str
+    answer: str
+    contexts: list[str]
+    reference: str | None
+
+
+@dataclass
+class Outcome:
+    """What one evaluator made of the samples: scores per metric (None = not scored) and seconds."""
+
+    name: str
+    seconds: float
+    scores: dict[MetricName, list[float | None]]
+    metric_seconds: dict[MetricName, float] = field(default_factory=dict)  # per sample, ours only
+
+    @property
+    def fully_scored(self) -> int:
+        return sum(all(s is not None for s in row) for row in zip(*self.scores.values(), strict=True))
+
+    @property
+    def per_minute(self) -> float:
+        return self.fully_scored / self.seconds * 60 if self.seconds else 0.0
+
+
+@contextmanager
+def sample_collection(settings: Settings) -> Iterator[tuple[Settings, VectorStore, Embeddings]]:
+    """The sample KB in a temporary embedded collection, chunked and indexed as the settings say."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings.with_overrides(data_dir=Path(tmp) / "data")
+        client = open_client(settings)
+        try:
+            store = VectorStore(client, embedder_info(settings))
+            embedder = make_embedder(settings)
+            report = ingest_configured(settings, store, embedder, sources_for(settings.sample_kb), settings.collection)
+            if report.failed:
+                print(f"warning: {len(report.failed)} files failed to ingest", file=sys.stderr)
+            yield settings, store, embedder
+        finally:
+            client.close()
+
+
+def answer_all(settings: Settings, store: VectorStore, embedder: Embeddings, items: list[EvalItem]) -> list[Sample]:
+    """Each question answered once; abstentions dropped (neither evaluator has anything to score in them)."""
+    llm, samples = make_chat_model(settings).model_copy(update={"disable_streaming": True}), []  # nobody reads it live
+    for item in tqdm(items, desc="answer", unit="q", file=sys.stderr):
+        answer = answer_question(settings, store, embedder, llm, item.question)
+        if not answer.abstained:
+            samples.append(Sample(item.question, answer.answer, [c.text for c in answer.contexts], item.reference))
+    return samples
+
+
+def run_ours(settings: Settings, embedder: Embeddings, samples: list[Sample], metrics: list[MetricName]) -> Outcome:
+    """As the runner judges: a sample at a time in its own event loop, all its metrics back to back."""
+    judge = Judge(settings, embedder)
+    judge.check()
+    scores: dict[MetricName, list[float | None]] = {m: [] for m in metrics}
+    spent = dict.fromkeys(metrics, 0.0)
+    started = time.perf_counter()
+    for s in tqdm(samples, desc="ours", unit="sample", file=sys.stderr):
+        for r in asyncio.run(judge.score(s.question, s.answer, s.contexts, metrics, False, reference=s.reference)):
+            scores[r.metric].append(r.score)
+            spent[r.metric] += r.seconds
+    seconds = time.perf_counter() - started
+    return Outcome(f"ours ({judge.mode}, strictness {ANSWER_RELEVANCY_STRICTNESS})", seconds, scores,
+                   {m: spent[m] / max(len(samples), 1) for m in metrics})
+
+
+def run_peer(settings: Settings, embedder: Embeddings, samples: list[Sample], metrics: list[MetricName]) -> Outcome:
+    """Ragas' evaluate() with its defaults on the same judge model, endpoint and embedder."""
+    base_url, api_key = settings.judge_endpoint
+    with warnings.catch_warnings():  # the wrappers are deprecated too, and still what evaluate() documents
+        warnings.simplefilter("ignore", DeprecationWarning)
+        llm = LangchainLLMWrapper(ChatOpenAI(model=settings.judge_model, base_url=base_url, api_key=api_key))
+        embeddings = LangchainEmbeddingsWrapper(embedder)
+    dataset = EvaluationDataset.from_list([
+        {"user_input": s.question, "response": s.answer, "retrieved_contexts": s.contexts,
+         **({"reference": s.reference} if s.reference else {})} for s in samples])
+    started = time.perf_counter()
+    result = evaluate(dataset, metrics=[PEER_METRICS[m]() for m in metrics], llm=llm,
+                      embeddings=embeddings, run_config=RunConfig())
+    seconds = time.perf_counter() - started
+    table = result.to_pandas()
+    scores = {m: [None if v is None or math.isnan(v) else float(v) for v in table[m.value]] for m in metrics}
+    return Outcome("peer: Ragas evaluate() defaults", seconds, scores)
+
+
+def _mean(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{sum(known) / len(known):.2f}" if known else "n/a"
+
+
+def print_table(ours: Outcome, peer: Outcome, metrics: list[MetricName], n: int) -> None:
+    print(f"{'evaluator':<40} {'seconds':>8} {'scored':>7} {'samples/min':>12}")
+    for o in (ours, peer):
+        print(f"{o.name:<40} {o.seconds:>8.1f} {o.fully_scored:>4}/{n:<2} {o.per_minute:>12.2f}")
+    print(f"{'metric':<18} {'ours: scored, mean, s/sample':>30} {'peer: scored, mean':>20}")
+    for m in metrics:
+        mine = f"{sum(v is not None for v in ours.scores[m])}/{n}, {_mean(ours.scores[m])}, {ours.metric_seconds[m]:.1f}"
+        theirs = f"{sum(v is not None for v in peer.scores[m])}/{n}, {_mean(peer.scores[m])}"
+        print(f"{m.value:<18} {mine:>30} {theirs:>20}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"first N questions (default {DEFAULT_LIMIT})")
+    parser.add_argument("--metrics", nargs="+", choices=[m.value for m in MetricName],
+                        default=[MetricName.FAITHFULNESS.value, MetricName.ANSWER_RELEVANCY.value])
+    parser.add_argument("--set", type=Path, default=None, help="eval set (default: the sample set)")
+    args = parser.parse_args(argv)
+    metrics = [MetricName(m) for m in args.metrics]
+    base = Settings()
+    items = load_eval_set(args.set or base.sample_eval_set)[: args.limit]
+    with sample_collection(base) as (settings, store, embedder):
+        started = time.perf_counter()
+        samples = answer_all(settings, store, embedder, items)
+        print(f"{len(items)} questions answered once in {time.perf_counter() - started:.0f} s "
+              f"({settings.llm_model}); {len(samples)} answers to judge with {settings.judge_model} at "
+              f"{settings.judge_endpoint[0]}")
+        if not samples:
+            print("nothing to judge: every question was an abstention")
+            return 1
+        ours = run_ours(settings, embedder, samples, metrics)
+        peer = run_peer(settings, embedder, samples, metrics)
+    print_table(ours, peer, metrics, len(samples))
+    ratio = f"{ours.per_minute / peer.per_minute:.2f}x" if peer.per_minute else "n/a (the peer scored nothing)"
+    print(f"ratio ours / peer (scored samples per minute): {ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
