@@ -84,6 +84,21 @@ def test_outcomes_scores_and_a_rerun_that_makes_zero_llm_calls(eval_settings, ev
     assert len(fake_llm.requests_for(ANSWER_MODEL)) > answer_calls
 
 
+RAGAS_PROMPT = "Now perform the same with the following input"  # every Ragas metric prompt says it
+
+
+def test_each_question_is_answered_once_and_judged_in_one_block_before_the_next(eval_settings, eval_set, fake_llm):
+    """All metrics of one sample back to back (its answer shared by them), then the next question: what a served
+    prompt cache and a resumable, row-by-row run both want."""
+    _run(eval_settings, eval_set)
+    steps = ["judge" if RAGAS_PROMPT in json.dumps(r["messages"]) else "answer" if r["model"] == ANSWER_MODEL
+             else "check" for r in fake_llm.chat_requests]
+    blocks = [step for i, step in enumerate(steps) if i == 0 or step != steps[i - 1]]
+    # two answered questions (the third is refused by the score gate before any model call)
+    assert blocks == ["answer", "check", "judge"] * 2
+    assert steps.count("answer") == 2
+
+
 class InterruptedJudge(Judge):
     """Dies while judging the second sample, as a killed process would."""
 
