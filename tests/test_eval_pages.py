@@ -10,8 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from evaluation import sweep
 from evaluation.evalset import EvalItem, save_eval_set, saved_set_path
-from evaluation.runstore import RunStore, SampleRow
-from evaluation.export import group_table
+from evaluation.runstore import RunStore, SampleRow, ScreenRow
+from evaluation.export import sweep_table
+from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL
 from settings import Settings
 from tests import test_eval_runner
 from tests.apptest import fresh_app
@@ -204,10 +205,14 @@ def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_
     assert app.title[0].value == "Tune"
     assert app.selectbox(key="tune.sweep").value == "sweep-test"
     charts = {c.proto.id for c in app.get("plotly_chart")}
-    assert len(charts) == 4 + 1 + 1  # four heatmaps, the ladder, the coverage curve
+    assert len(charts) == 4 + 1 + 1 + 1  # four heatmaps, the cells' intervals, the ladder, the coverage curve
     sweep = frame(app, "open")
     assert list(zip(sweep["chunk_size"], sweep["top_k"], strict=True)) == [(300, 2), (300, 4), (600, 2), (600, 4)]
     assert sweep["open"][0] == f"/evaluation?run={ids['sweep1']}"
+    assert list(sweep["stage"]) == [STAGE_FULL] * 4 and "rank" not in sweep  # a sweep evaluated in full
+    # each cell's mean with its 95 % interval over the questions: faithfulness 1.0 and 0.0 -> 0.50 [0.00, 1.00];
+    # the 600 cells scored one question (the Rhine one abstained), and one question has no interval
+    assert list(sweep["faithfulness"]) == ["0.50 [0.00, 1.00]"] * 2 + ["1.00"] * 2
     ladder = frame(app, "step_name")
     assert list(ladder["step_name"]) == ["baseline", "+ hybrid", "+ rerank"]
     assert list(ladder["faithfulness"]) == [0.5, 1.0, 1.0]
@@ -238,7 +243,7 @@ def test_tune_page_refuses_an_empty_grid(app, sample_data):
 
 def test_heatmap_cells_carry_their_run_for_a_click(sample_data):
     ids = store_runs(sample_data)
-    table = group_table(RunStore(sample_data.runs_db), "sweep", "sweep-test")
+    table = sweep_table(RunStore(sample_data.runs_db), "sweep-test")
     heat, cells = charts.sweep_heatmap(table, "faithfulness").data
     assert heat.type == "heatmap" and heat.hoverinfo == "skip"  # the heatmap paints, the markers take clicks
     assert cells.type == "scatter" and cells.marker.symbol == "square"
@@ -274,6 +279,7 @@ def test_a_sweep_runs_in_the_background_with_progress_and_can_be_cancelled(app, 
     app.run()
     app.switch_page("views/tune.py").run()
     app.multiselect(key="tune.sizes").set_value([300])
+    app.radio(key="tune.mode").set_value("Full evaluation of every cell")
     app.number_input(key="tune.limit").set_value(3)
     app.button[0].click().run()  # Run sweep: 1 chunk configuration × top-k 2 and 4
     assert not app.exception
@@ -299,3 +305,73 @@ def test_a_sweep_runs_in_the_background_with_progress_and_can_be_cancelled(app, 
     assert "cancelled. 0 completed runs stored" in warning
     assert f"run {run.id} (cancelled, 2 of 3 questions): `python -m evaluation resume {run.id}`" in warning
     assert app.selectbox(key="tune.sweep").value == run.config["sweep_id"]  # the new sweep is shown
+
+
+def store_cheap_first(settings: Settings) -> dict[int, str]:
+    """A cheap-first sweep of 2 chunk sizes × 2 top-k on the three questions: every cell screened, (600, 4) judged."""
+    runs = RunStore(settings.runs_db)
+    ids = {}
+    step = 0
+    for size in (300, 600):
+        for k in (2, 4):
+            step += 1
+            config = {"top_k": k, "chunk_size": size, "chunk_overlap": 80, "sweep_id": "sweep-cheap", "sweep_step": step,
+                      "sweep_name": f"size {size} · overlap 80 · top-k {k}"}
+            screen_id = runs.create_screen("sample.jsonl", 3, config)
+            for row in _rows(False):  # the Rhine's Aare is found by top-k 4 only; the 300 cells also lose Fort Caroline
+                found = {"hug": 1 if size == 600 else None, "rhine": 2 if k == 4 else None}.get(row.item_id)
+                runs.add_screen_row(screen_id, ScreenRow(
+                    idx=row.idx, item_id=row.item_id, question=row.question, reference=row.reference,
+                    answerable=row.answerable, kind=row.kind, found_rank=found, best_similarity=0.6 if row.reference else 0.2,
+                    gated=not row.reference, contexts=[], seconds=0.05))
+            runs.finish_screen(screen_id)
+            if step == 4:
+                run_id = runs.create_run("sample.jsonl", 3, {**config, "min_score": 0.4, "metrics": METRICS})
+                for row in _rows(True):
+                    runs.add_sample(run_id, row)
+                runs.finish_run(run_id)
+                ids[step] = run_id
+    return ids
+
+
+def test_tune_page_says_which_stage_each_cell_of_a_cheap_first_sweep_reached(app, sample_data):
+    ids = store_cheap_first(sample_data)
+    app.run()
+    app.switch_page("views/tune.py").run()
+    assert not app.exception
+    assert app.selectbox(key="tune.sweep").value == "sweep-cheap"
+    assert "4 cells, 1 judged in full" in app.selectbox(key="tune.sweep").format_func("sweep-cheap")
+    assert "all 4 cells were screened by **retrieval only** on 3 questions" in texts(app.caption)
+    table = frame(app, "stage")
+    assert list(table["stage"]) == [STAGE_RETRIEVAL] * 3 + [STAGE_FULL]
+    assert list(table["rank"]) == [4, 3, 2, 1]  # reference found 0, 1/2, 1/2 (MRR 1 beats 1/2), 2/2 of the answerable
+    assert table["open"].isna().tolist() == [True] * 3 + [False]  # only a judged cell has a run to open
+    assert table["open"].iloc[3] == f"/evaluation?run={ids[4]}"
+    assert list(table["reference_found"])[3] == "1.00 [0.34, 1.00]"  # 2 of 2, Wilson's interval
+    assert table["faithfulness"].tolist()[:3] == [""] * 3
+    shown = {c.proto.id.rsplit("-", 1)[-1] for c in app.get("plotly_chart")}
+    assert {"tune.heat_reference_found", "tune.heat_mrr", "tune.heat_faithfulness", "tune.interval_chart"} <= shown
+    heat_cells = charts.sweep_heatmap(sweep_table(RunStore(sample_data.runs_db), "sweep-cheap"), "faithfulness").data[1]
+    assert list(heat_cells.text) == [STAGE_RETRIEVAL] * 3 + [""]  # the judged cell shows its score instead
+    assert "stage reached: full evaluation" in heat_cells.hovertext[3] and "not measured" in heat_cells.hovertext[0]
+
+
+def test_a_cheap_first_sweep_from_the_page_screens_without_the_llm(app, eval_settings, fake_llm):
+    app.run()
+    app.switch_page("views/tune.py").run()
+    assert app.radio(key="tune.mode").value.startswith("Cheap first")  # the default
+    assert app.number_input(key="tune.limit").value == 20  # the whole bundled set
+    app.multiselect(key="tune.sizes").set_value([300])
+    app.number_input(key="tune.finalists").set_value(0)
+    app.button[0].click().run()
+    assert not app.exception
+    job = jobs.registry().get(app.session_state["tune.job"])
+    assert job.done.wait(120) and job.error is None
+    app.run()
+    assert not app.exception
+    assert "done, 2 cells screened by retrieval, 0 runs stored" in texts(app.success)
+    assert fake_llm.chat_requests == []
+    runs = RunStore(eval_settings.runs_db)
+    assert [(s.status, s.n_done) for s in runs.screens()] == [("completed", 20)] * 2 and runs.runs() == []
+    assert list(frame(app, "stage")["stage"]) == [STAGE_RETRIEVAL] * 2
+    assert "no cell reached the full evaluation" in texts(app.caption)

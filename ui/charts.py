@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from evaluation.aggregate import AbstentionReport, CoveragePoint, MetricAggregate
+from evaluation.screening import SCREEN_LABELS, STAGE_FULL, STAGE_RETRIEVAL
 
 METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy",
                  "context_precision": "Context precision", "context_recall": "Context recall",
@@ -16,6 +17,9 @@ OUTCOME_RATE_LABELS = {"answer_accuracy": "Answerable answered right",
 COLORS = {"faithfulness": "#2563eb", "answer_relevancy": "#f59e0b", "context_precision": "#10b981",
           "context_recall": "#8b5cf6", "seconds": "#64748b", "answer_accuracy": "#16a34a",
           "hallucination_rate": "#dc2626"}
+# numbers where a lower value is the better cell (the interval chart lists the best first)
+LOWER_IS_BETTER = {"false_abstention", "hallucination_rate", "seconds"}
+STAGE_COLORS = {STAGE_FULL: "#2563eb", STAGE_RETRIEVAL: "#94a3b8"}
 OUTCOME_COLORS = {
     "correct_answer": "#16a34a", "answered": "#22c55e", "wrong_answer": "#f97316", "correct_abstention": "#0ea5e9",
     "false_abstention": "#f59e0b", "hallucinated_answer": "#dc2626", "abstained": "#94a3b8", "error": "#6b7280",
@@ -23,7 +27,7 @@ OUTCOME_COLORS = {
 
 
 def label(metric: str) -> str:
-    return {**METRIC_LABELS, **OUTCOME_RATE_LABELS}.get(metric, metric.replace("_", " "))
+    return {**METRIC_LABELS, **OUTCOME_RATE_LABELS, **SCREEN_LABELS}.get(metric, metric.replace("_", " "))
 
 
 def scores_by_question(table: pd.DataFrame, aggregates: list[MetricAggregate]) -> go.Figure:
@@ -89,32 +93,92 @@ def trend(points: pd.DataFrame, metrics: list[str]) -> go.Figure:
     return fig
 
 
+def chunking(table: pd.DataFrame) -> pd.Series:
+    """A sweep cell's heatmap row: its chunk size, or "size / overlap" when the sweep tried several overlaps.
+
+    Cells are never averaged over overlaps: an average has no interval a person can read.
+    """
+    if table["chunk_overlap"].nunique() > 1:
+        return table["chunk_size"].astype(str) + " / " + table["chunk_overlap"].astype(str)
+    return table["chunk_size"].astype(str)
+
+
+def with_interval(value: float | None, low: float | None, high: float | None, fmt: str = ".2f") -> str:
+    """"0.85 [0.64, 0.95]": a cell's mean with its 95 % interval (just the mean when it has none)."""
+    if value is None or pd.isna(value):
+        return ""
+    interval = "" if low is None or high is None or pd.isna(low) or pd.isna(high) else f" [{low:{fmt}}, {high:{fmt}}]"
+    return f"{value:{fmt}}{interval}"
+
+
+def _interval_of(cell: dict, metric: str) -> tuple[float | None, float | None, float | None]:
+    return cell.get(metric), cell.get(f"{metric}_low"), cell.get(f"{metric}_high")
+
+
 def sweep_heatmap(table: pd.DataFrame, metric: str) -> go.Figure:
-    """Metric mean over chunk size (rows) × top-k (columns); several overlaps are averaged into one cell.
+    """Metric mean over chunking (rows) × top-k (columns) of a `evaluation.export.sweep_table`, each cell's text its
+    mean and 95 % interval; a cell without this metric says which stage it reached instead ("retrieval only").
 
     Plotly heatmap cells cannot be selected (streamlit#8760), so a transparent square marker sits on each cell
     and carries the click: it holds the cell's run id (see `clicked_run`). The heatmap below it only paints.
     """
-    pivot = table.pivot_table(index="chunk_size", columns="top_k", values=metric, aggfunc="mean")
-    runs = table.pivot_table(index="chunk_size", columns="top_k", values="run_id", aggfunc="first").reindex_like(pivot)
+    fmt = ".1f" if metric == "seconds" else ".2f"
+    cells = table.assign(row=chunking(table), col=table["top_k"].astype(str)).to_dict("records")
+    rows = list(dict.fromkeys(c["row"] for c in cells))
+    cols = [str(k) for k in sorted({int(c["top_k"]) for c in cells})]
+    at = {(c["row"], c["col"]): c for c in cells}
+    z = [[at[(r, k)].get(metric) if (r, k) in at else None for k in cols] for r in rows]
+    text = [[with_interval(*_interval_of(at[(r, k)], metric), fmt) if (r, k) in at else "" for k in cols] for r in rows]
     scale = "Greys" if metric == "seconds" else "Viridis"
-    x, y = [str(c) for c in pivot.columns], [str(i) for i in pivot.index]
     fig = go.Figure(go.Heatmap(
-        z=pivot.values, x=x, y=y, colorscale=scale, texttemplate="%{z:.1f} s" if metric == "seconds" else "%{z:.2f}",
-        hoverinfo="skip", zmin=None if metric == "seconds" else 0, zmax=None if metric == "seconds" else 1,
+        z=z, x=cols, y=rows, text=text, texttemplate="%{text}", colorscale=scale, hoverinfo="skip",
+        zmin=None if metric == "seconds" else 0, zmax=None if metric == "seconds" else 1,
     ))
-    cells = [(col, row, pivot.iat[i, j], runs.iat[i, j]) for i, row in enumerate(y) for j, col in enumerate(x)
-             if pd.notna(runs.iat[i, j])]
     fig.add_scatter(
-        x=[c[0] for c in cells], y=[c[1] for c in cells], customdata=[c[3] for c in cells], mode="markers",
+        x=[c["col"] for c in cells], y=[c["row"] for c in cells], mode="markers+text",
+        customdata=[c.get("run_id") if isinstance(c.get("run_id"), str) else None for c in cells],
+        text=["" if with_interval(c.get(metric), None, None) else c["stage"] for c in cells], textfont={"color": "#64748b"},
+        hovertext=[_cell_hover(c, metric, fmt) for c in cells], hovertemplate="%{hovertext}<extra></extra>",
         marker={"symbol": "square", "size": 40, "opacity": 0}, showlegend=False, name="",
-        text=[f"{c[2]:.2f}" for c in cells], selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-        hovertemplate="chunk size %{y} · top-k %{x}<br>%{text}<br>run %{customdata}<br>click to open<extra></extra>",
+        selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
     )
     # no hover cut-off: a click anywhere in a cell picks its (nearest) marker
     fig.update_layout(title=label(metric), xaxis={"title": "top-k", "type": "category"},
-                      yaxis={"title": "chunk size", "type": "category"}, height=300, margin={"t": 40, "b": 40},
-                      hovermode="closest", hoverdistance=-1, clickmode="event+select")
+                      yaxis={"title": "chunk size" + (" / overlap" if " / " in rows[0] else ""), "type": "category"},
+                      height=300, margin={"t": 40, "b": 40}, hovermode="closest", hoverdistance=-1,
+                      clickmode="event+select")
+    return fig
+
+
+def _cell_hover(cell: dict, metric: str, fmt: str) -> str:
+    value = with_interval(*_interval_of(cell, metric), fmt)
+    shown = f"{label(metric)} {value} (mean [95 % interval])" if value else f"{label(metric)}: not measured"
+    run = cell.get("run_id")
+    opens = f"<br>run {run}, click to open" if isinstance(run, str) else ""
+    return f"{cell['name']}<br>{shown}<br>stage reached: {cell['stage']}{opens}"
+
+
+def sweep_intervals(table: pd.DataFrame, metric: str) -> go.Figure:
+    """Each cell's mean as a point and its 95 % interval as a bar, best first: cells whose bars overlap are ones the
+    eval set cannot tell apart. Coloured by the stage the cell reached."""
+    shown = table[table[metric].notna()]
+    order = list(shown.sort_values(metric, ascending=metric in LOWER_IS_BETTER, kind="stable")["name"])
+    fig = go.Figure()
+    for stage, color in STAGE_COLORS.items():
+        part = shown[shown["stage"] == stage]
+        if part.empty:
+            continue
+        low = (part[metric] - part[f"{metric}_low"]).fillna(0)
+        high = (part[f"{metric}_high"] - part[metric]).fillna(0)
+        fig.add_scatter(x=part[metric], y=part["name"], mode="markers", name=stage, marker={"color": color, "size": 9},
+                        error_x={"type": "data", "symmetric": False, "array": high, "arrayminus": low, "color": color},
+                        customdata=part[[f"{metric}_low", f"{metric}_high", "n"]],
+                        hovertemplate="%{y}<br>%{x:.2f} [%{customdata[0]:.2f}, %{customdata[1]:.2f}], "
+                                      "%{customdata[2]} questions<extra></extra>")
+    fig.update_layout(title=f"{label(metric)}: mean and 95 % interval per cell",
+                      xaxis={"title": label(metric), "range": None if metric == "seconds" else [-0.02, 1.02]},
+                      yaxis={"categoryorder": "array", "categoryarray": order[::-1], "title": None},
+                      height=120 + 28 * len(order), margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": 1.08})
     return fig
 
 

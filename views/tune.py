@@ -8,16 +8,18 @@ import streamlit as st
 from evaluation.aggregate import answer_check_curve, coverage_curve
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, load_eval_set
-from evaluation.export import group_table, groups
+from evaluation.export import group_table, groups, sweep_table
 from evaluation.metrics import Judge, JudgeUnavailableError
 from evaluation.runner import Components
 from evaluation.runstore import RunStore
-from evaluation.sweep import SweepError, SweepProgress, grid, run_configs
+from evaluation.screening import SCREEN_METRICS, STAGE_FULL, STAGE_RETRIEVAL
+from evaluation.sweep import DEFAULT_FINALISTS, SweepError, SweepProgress, grid, run_cheap_first, run_configs
 from pipeline.llm import LLMError
 from ui import charts, jobs, resources
 from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded
 
 HEATMAP_METRICS = ["faithfulness", "answer_relevancy", "context_recall", "seconds"]
+CHEAP_FIRST, IN_FULL = "Cheap first: retrieval on every cell, full evaluation of the best", "Full evaluation of every cell"
 GATES = {"best passage score (min score gate)": "min_score", "answer check P(supported)": "answer_check"}
 SWEEP_ERRORS = (SweepError, JudgeUnavailableError, LLMError, *KNOWN_ERRORS)
 
@@ -45,14 +47,16 @@ def sweep_outcome(job: jobs.Job, runs: RunStore) -> None:
         st.session_state["tune.shown_job"] = job.id
         st.session_state.pop("tune.sweep", None)
         st.query_params["sweep"] = sweep_id
+    screened = [s for s in runs.screens_of(sweep_id) if s.status == "completed"]
+    cells = f"{len(screened)} cell{'' if len(screened) == 1 else 's'} screened by retrieval, " if screened else ""
     if not unfinished and not job.cancel.is_set():
-        st.success(f"{job.label}: done, {len(made)} runs stored.", icon=":material/check_circle:")
+        st.success(f"{job.label}: done, {cells}{len(made)} runs stored.", icon=":material/check_circle:")
         return
     how = "cancelled" if job.cancel.is_set() else "finished with runs left unfinished"
     resume = "".join(f"\n- run {r.id} ({r.status}, {r.n_done} of {r.n_items} questions): "
                      f"`python -m evaluation resume {r.id}`" for r in unfinished)
     kept = len(made) - len(unfinished)
-    st.warning(f"{job.label}: {how}. {kept} completed run{'' if kept == 1 else 's'} stored."
+    st.warning(f"{job.label}: {how}. {cells}{kept} completed run{'' if kept == 1 else 's'} stored."
                + (f" To finish the rest:{resume}" if resume else ""), icon=":material/stop_circle:")
 
 
@@ -69,17 +73,30 @@ with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is No
         empty_knowledge_base()
     else:
         st.caption(f"Documents are re-chunked from `{base.sample_kb}`; collections are named "
-                   f"`{collection}__<embedder>__<strategy>-<size>-<overlap>`. Each cell costs one evaluation run: keep the "
-                   "question count small on a CPU-only machine (the judge needs 20–60 s per question and metric). The "
+                   f"`{collection}__<embedder>__<strategy>-<size>-<overlap>`. **Cheap first** (the default) screens every "
+                   "cell by retrieval alone, on all the questions and without calling an LLM: is the reference answer in "
+                   "the retrieved chunks (hit rate, MRR), and would the score gate abstain. For that, query expansion is "
+                   "off and the cheap reranker stands in for the LLM one in this stage. Only the finalists, the cells "
+                   "ranked best by reference found (ties: MRR, then fewer false abstentions), get the full evaluation "
+                   "with your settings: answers and the Ragas judge, 20–60 s per question and metric on a CPU. "
+                   "**Full evaluation of every cell** judges the whole grid: keep the question count small then. The "
                    "sweep runs in the background: use the rest of the dashboard meanwhile, and come back for its "
                    "progress. Cancel stops it between questions: finished runs stay stored, and the interrupted one "
                    "can be resumed with `python -m evaluation resume RUN_ID`.")
+        try:
+            sample_size = len(load_eval_set(base.sample_eval_set))
+        except EvalSetError:
+            sample_size = 1  # the form still shows; "Run sweep" then says what is wrong with the set
         with st.form("tune.sweep_form"):
             cols = st.columns(3)
             sizes = cols[0].multiselect("Chunk sizes", [200, 300, 400, 600, 800, 1200], default=[300, 600], key="tune.sizes")
             overlaps = cols[1].multiselect("Overlaps", [0, 40, 80, 120, 200], default=[80], key="tune.overlaps")
             top_ks = cols[2].multiselect("top-k", [1, 2, 3, 4, 6, 8], default=[2, 4], key="tune.top_ks")
-            limit = st.number_input("Questions from the sample set", 1, 500, 5, key="tune.limit")
+            mode = st.radio("Mode", [CHEAP_FIRST, IN_FULL], key="tune.mode")
+            cols = st.columns(2)
+            finalists = cols[0].number_input("Finalists evaluated in full (cheap first; 0 = retrieval only, no LLM)",
+                                             0, 20, DEFAULT_FINALISTS, key="tune.finalists")
+            limit = cols[1].number_input("Questions from the sample set", 1, 500, sample_size, key="tune.limit")
             submitted = st.form_submit_button("Run sweep", type="primary")
         if submitted:
             try:
@@ -91,15 +108,22 @@ with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is No
             embedder = guarded(resources.embedder)
             config = base.with_overrides(collection=collection)
 
+            cheap_first = mode == CHEAP_FIRST
+
             def sweep(job: jobs.Job) -> tuple[str, list[str]]:
                 cache = default_cache(base.data_dir)
                 parts = Components(store=store, embedder=embedder, llm=resources.chat_model(config),
                                    judge=Judge(config, embedder, cache=cache), runs=runs, cache=cache)
-                return run_configs(config, configs, items, base.sample_eval_set.name, parts, kind="sweep",
-                                   kb_root=base.sample_kb, eval_set_path=base.sample_eval_set, progress=job.report,
-                                   should_continue=job.should_continue)
+                common = {"kb_root": base.sample_kb, "eval_set_path": base.sample_eval_set, "progress": job.report,
+                          "should_continue": job.should_continue}
+                if cheap_first:
+                    return run_cheap_first(config, configs, items, base.sample_eval_set.name, parts,
+                                           finalists=int(finalists), **common)
+                return run_configs(config, configs, items, base.sample_eval_set.name, parts, kind="sweep", **common)
 
-            label = f"Sweep of {len(configs)} runs × {len(items)} questions on {collection!r}"
+            label = (f"Cheap-first sweep of {len(configs)} cells × {len(items)} questions ({int(finalists)} evaluated "
+                     f"in full) on {collection!r}" if cheap_first
+                     else f"Sweep of {len(configs)} runs × {len(items)} questions on {collection!r}")
             try:  # one sweep at a time: they share the LLM server, and two would each run at half speed
                 job = jobs.registry().start("sweep", label, sweep, SWEEP_ERRORS)
             except jobs.JobBusyError as exc:
@@ -131,29 +155,57 @@ def pick(kind: str, label: str) -> str | None:
     return chosen
 
 
+def heatmaps(table: pd.DataFrame, metrics: list[str], why_missing: str) -> None:
+    """Two heatmaps a row; a click on a cell that has a run opens it on the Evaluation page."""
+    cols = st.columns(2)
+    for n, metric in enumerate(metrics):
+        if metric in table and table[metric].notna().any():
+            event = cols[n % 2].plotly_chart(charts.sweep_heatmap(table, metric), key=f"tune.heat_{metric}",
+                                             on_select="rerun", selection_mode="points")
+            if clicked := charts.clicked_run(event):
+                st.switch_page("views/evaluation.py", query_params={"run": clicked})
+        else:
+            cols[n % 2].caption(f"{charts.label(metric)}: {why_missing}"
+                                + (" (needs reference answers)" if metric == "context_recall" else ""))
+
+
 with tab_sweep:
     sweep_id = pick("sweep", "Sweep")
     if sweep_id is None:
         st.info("No sweep yet: run one above, or `python -m evaluation sweep --set samples/eval/sample.jsonl "
-                "--chunk-sizes 300,600 --top-ks 2,4 --limit 5`.", icon=":material/grid_on:")
+                "--chunk-sizes 300,600 --top-ks 2,4` (cheap first; `--finalists 0` for retrieval only).",
+                icon=":material/grid_on:")
     else:
-        table = group_table(runs, "sweep", sweep_id)
-        st.caption("Click a cell to open its run on the Evaluation page (or use the links in the table below).")
-        cols = st.columns(2)
-        for n, metric in enumerate(HEATMAP_METRICS):
-            if metric in table and table[metric].notna().any():
-                event = cols[n % 2].plotly_chart(charts.sweep_heatmap(table, metric), key=f"tune.heat_{metric}",
-                                                 on_select="rerun", selection_mode="points")
-                if clicked := charts.clicked_run(event):
-                    st.switch_page("views/evaluation.py", query_params={"run": clicked})
-            else:
-                cols[n % 2].caption(f"{charts.label(metric)}: not scored in this sweep"
-                                    + (" (needs reference answers)" if metric == "context_recall" else ""))
-        table["open"] = "/evaluation?run=" + table["run_id"]
-        shown = ["open", "chunk_size", "chunk_overlap", "top_k", *[m for m in HEATMAP_METRICS if m in table],
-                 *[c for c in table.columns if c.endswith(" scored")], "status"]
-        st.dataframe(table[shown], hide_index=True, width="stretch", key="tune.sweep_table",
+        table = sweep_table(runs, sweep_id)
+        judged = int((table["stage"] == STAGE_FULL).sum())
+        cheap_first = "rank" in table
+        if cheap_first:
+            st.caption(f"Cheap first: all {len(table)} cells were screened by **retrieval only** on "
+                       f"{int(table['n'].max())} questions (no LLM call: query expansion off, the cheap reranker for "
+                       f"the LLM one); {judged} of them, ranked best, reached the **full evaluation** (answers and "
+                       "the Ragas judge). A cell's text is its mean and [95 % interval]: cells whose intervals overlap "
+                       "are ones this eval set cannot tell apart. Click a fully evaluated cell to open its run.")
+            heatmaps(table, SCREEN_METRICS, "not measured")
+        else:
+            st.caption("Every cell of this sweep reached the **full evaluation**. A cell's text is its mean and "
+                       "[95 % interval over the questions]. Click a cell to open its run on the Evaluation page.")
+        heatmaps(table, HEATMAP_METRICS, "no cell reached the full evaluation" if not judged else "not scored in this sweep")
+        measured = [m for m in [*SCREEN_METRICS, *HEATMAP_METRICS, *charts.OUTCOME_RATE_LABELS]
+                    if m in table and table[m].notna().any()]
+        metric = st.selectbox("Compare the cells on", measured, format_func=charts.label, key="tune.interval_metric")
+        st.plotly_chart(charts.sweep_intervals(table, metric), key="tune.interval_chart")
+        run_ids = table["run_id"] if "run_id" in table else pd.Series(None, index=table.index, dtype=object)
+        shown = table.assign(open=run_ids.map(lambda r: f"/evaluation?run={r}" if isinstance(r, str) else None))
+        for m in measured:
+            shown[m] = [charts.with_interval(*v, ".1f" if m == "seconds" else ".2f")
+                        for v in zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)]
+        columns = ["open", "chunk_size", "chunk_overlap", "top_k", "stage", *(["rank"] if cheap_first else []), "status",
+                   "n", *measured]
+        st.dataframe(shown[columns], hide_index=True, width="stretch", key="tune.sweep_table",
                      column_config={"open": st.column_config.LinkColumn("run", display_text="open run")})
+        if cheap_first:
+            st.caption(f"Stage: **{STAGE_RETRIEVAL}** = screened by retrieval alone; **{STAGE_FULL}** = also answered "
+                       "and judged. Rank is the retrieval stage's order, 1 = best.")
 
 with tab_ladder:
     ladder_id = pick("ladder", "Ladder")
