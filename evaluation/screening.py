@@ -24,6 +24,8 @@ from settings import Settings
 STAGE_RETRIEVAL, STAGE_FULL = "retrieval only", "full evaluation"
 # stage-1 numbers per cell: each a share of questions (Wilson interval) or a mean over them (bootstrap)
 SCREEN_METRICS = ["reference_found", "mrr", "false_abstention", "right_abstention"]
+SCREEN_LABELS = {"reference_found": "Reference found (hit rate)", "mrr": "MRR of the reference",
+                 "false_abstention": "Gate stops answerable", "right_abstention": "Gate stops unanswerable"}
 
 
 def llm_free(settings: Settings) -> Settings:
