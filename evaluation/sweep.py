@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from evaluation.evalset import EvalItem
 from evaluation.intervals import Estimate
-from evaluation.metrics import MetricName
+from evaluation.metrics import JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, ShouldContinue, run_evaluation
 from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_finalists, screen_config
 from ingest.collections import collection_name
@@ -141,8 +141,12 @@ def run_cheap_first(settings: Settings, configs: list[NamedConfig], items: list[
     A cancel in stage 1 ends the sweep there (no config is judged on a partial ranking).
     """
     all_settings = validate(settings, configs)
-    if finalists > 0:
-        parts.judge.check()  # a judge that is down stops the sweep before anything is stored, as run_evaluation does
+    if finalists > 0:  # a judge that is down stops the sweep before anything is stored, as run_evaluation does
+        try:
+            parts.judge.check()
+        except JudgeUnavailableError as exc:
+            raise JudgeUnavailableError(f"{exc} (a cheap-first sweep with 0 finalists screens by retrieval alone and "
+                                        "needs no LLM)") from exc
     group_id = "sweep-" + uuid.uuid4().hex[:8]
     clock = _Clock(progress, len(configs), len(items), STAGE_RETRIEVAL)
     cells: dict[int, dict[str, Estimate]] = {}

@@ -354,6 +354,10 @@ def test_tune_page_says_which_stage_each_cell_of_a_cheap_first_sweep_reached(app
     heat_cells = charts.sweep_heatmap(sweep_table(RunStore(sample_data.runs_db), "sweep-cheap"), "faithfulness").data[1]
     assert list(heat_cells.text) == [STAGE_RETRIEVAL] * 3 + [""]  # the judged cell shows its score instead
     assert "stage reached: full evaluation" in heat_cells.hovertext[3] and "not measured" in heat_cells.hovertext[0]
+    # one cell's questions as retrieval saw them
+    app.selectbox(key="tune.screen_cell").set_value("size 300 · overlap 80 · top-k 2").run()
+    questions = frame(app, "reference at rank")
+    assert list(questions["outcome"]) == ["reference missed", "reference missed", "correct abstention"]
 
 
 def test_a_cheap_first_sweep_from_the_page_screens_without_the_llm(app, eval_settings, fake_llm):

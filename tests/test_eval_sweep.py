@@ -230,5 +230,5 @@ def test_sweep_cli_is_cheap_first_and_needs_no_llm_for_retrieval_only(sample_dat
     assert len(runs.screens()) == 2 and runs.runs() == []
 
     assert cli.main(args) == 1  # two finalists need the judge: its absence stops the sweep before anything is stored
-    assert "error:" in capsys.readouterr().err
+    assert "a cheap-first sweep with 0 finalists screens by retrieval alone and needs no LLM" in capsys.readouterr().err
     assert len(runs.screens()) == 2

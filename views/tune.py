@@ -155,6 +155,19 @@ def pick(kind: str, label: str) -> str | None:
     return chosen
 
 
+def screened_questions(runs: RunStore, sweep_id: str) -> None:
+    """One cell's questions as retrieval saw them: which missed the reference, which the gate stopped."""
+    screens = {s.config.get("sweep_name"): s for s in runs.screens_of(sweep_id)}
+    with st.expander("Questions of one cell, retrieval stage", icon=":material/search:"):
+        name = st.selectbox("Cell", list(screens), key="tune.screen_cell")
+        rows = runs.screen_rows(screens[name].id)
+        st.dataframe(pd.DataFrame([{
+            "question": r.question, "reference": r.reference, "kind": r.kind, "outcome": r.outcome.replace("_", " "),
+            "reference at rank": r.found_rank, "best similarity": r.best_similarity,
+            "sources": ", ".join(dict.fromkeys(c["source"] for c in r.contexts))} for r in rows]),
+            hide_index=True, width="stretch", key="tune.screen_rows")
+
+
 def heatmaps(table: pd.DataFrame, metrics: list[str], why_missing: str) -> None:
     """Two heatmaps a row; a click on a cell that has a run opens it on the Evaluation page."""
     cols = st.columns(2)
@@ -192,8 +205,10 @@ with tab_sweep:
         heatmaps(table, HEATMAP_METRICS, "no cell reached the full evaluation" if not judged else "not scored in this sweep")
         measured = [m for m in [*SCREEN_METRICS, *HEATMAP_METRICS, *charts.OUTCOME_RATE_LABELS]
                     if m in table and table[m].notna().any()]
-        metric = st.selectbox("Compare the cells on", measured, format_func=charts.label, key="tune.interval_metric")
-        st.plotly_chart(charts.sweep_intervals(table, metric), key="tune.interval_chart")
+        if measured:
+            metric = st.selectbox("Compare the cells on", measured, format_func=charts.label,
+                                  key="tune.interval_metric")
+            st.plotly_chart(charts.sweep_intervals(table, metric), key="tune.interval_chart")
         run_ids = table["run_id"] if "run_id" in table else pd.Series(None, index=table.index, dtype=object)
         shown = table.assign(open=run_ids.map(lambda r: f"/evaluation?run={r}" if isinstance(r, str) else None))
         for m in measured:
@@ -206,6 +221,7 @@ with tab_sweep:
         if cheap_first:
             st.caption(f"Stage: **{STAGE_RETRIEVAL}** = screened by retrieval alone; **{STAGE_FULL}** = also answered "
                        "and judged. Rank is the retrieval stage's order, 1 = best.")
+            screened_questions(runs, sweep_id)
 
 with tab_ladder:
     ladder_id = pick("ladder", "Ladder")
