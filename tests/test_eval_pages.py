@@ -257,10 +257,9 @@ def test_heatmap_cells_carry_their_run_for_a_click(sample_data):
     assert charts.clicked_run({"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}) is None
 
 
-@pytest.fixture
-def paused_sweep(monkeypatch) -> tuple[threading.Event, threading.Event]:
-    """A sweep that pauses as its second question starts (sets `reached`) until the test sets `release`."""
-    reached, release, real = threading.Event(), threading.Event(), sweep.run_configs
+def pause(monkeypatch, name: str) -> tuple[threading.Event, threading.Event]:
+    """Make evaluation.sweep's `name` pause as its second question starts (sets `reached`) until `release` is set."""
+    reached, release, real = threading.Event(), threading.Event(), getattr(sweep, name)
 
     def paused(*args, progress, **kwargs):
         def report(snapshot: sweep.SweepProgress) -> None:
@@ -270,8 +269,14 @@ def paused_sweep(monkeypatch) -> tuple[threading.Event, threading.Event]:
                 assert release.wait(60)
         return real(*args, progress=report, **kwargs)
 
-    monkeypatch.setattr(sweep, "run_configs", paused)
+    monkeypatch.setattr(sweep, name, paused)
     return reached, release
+
+
+@pytest.fixture
+def paused_sweep(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """A sweep in full that pauses as its second question starts."""
+    return pause(monkeypatch, "run_configs")
 
 
 def test_a_sweep_runs_in_the_background_with_progress_and_can_be_cancelled(app, eval_settings, paused_sweep):
@@ -379,3 +384,29 @@ def test_a_cheap_first_sweep_from_the_page_screens_without_the_llm(app, eval_set
     assert [(s.status, s.n_done) for s in runs.screens()] == [("completed", 20)] * 2 and runs.runs() == []
     assert list(frame(app, "stage")["stage"]) == [STAGE_RETRIEVAL] * 2
     assert "no cell reached the full evaluation" in texts(app.caption)
+
+
+def test_a_cheap_first_sweep_shows_its_stage_in_the_progress_and_can_be_cancelled(app, eval_settings, fake_llm,
+                                                                                   monkeypatch):
+    reached, release = pause(monkeypatch, "run_cheap_first")
+    app.run()
+    app.switch_page("views/tune.py").run()
+    app.multiselect(key="tune.sizes").set_value([300])
+    app.number_input(key="tune.limit").set_value(3)
+    app.button[0].click().run()  # cheap first (the default), two finalists: 1 chunk configuration × top-k 2 and 4
+    assert not app.exception
+    assert reached.wait(120), "the sweep did not reach its second question"
+    app.selectbox(key="tune.collection").select("sample").run()
+    [bar] = app.get("progress")
+    assert bar.proto.text.startswith("retrieval only: step 1/2 (size 300 · overlap 80 · top-k 2) · 1/6 questions")
+    assert "Cheap-first sweep of 2 cells × 3 questions (2 evaluated in full) on 'sample'" in texts(app.caption)
+    app.button(key="tune.cancel").click().run()
+    release.set()
+    job = jobs.registry().get(app.session_state["tune.job"])
+    assert job.done.wait(120)
+    app.run()
+    assert not app.exception and not app.get("progress")
+    runs = RunStore(eval_settings.runs_db)
+    assert [(s.status, s.n_done) for s in runs.screens()] == [("cancelled", 2)] and runs.runs() == []
+    assert fake_llm.chat_requests == []  # cancelled before any finalist was judged
+    assert "cancelled. 0 completed runs stored" in texts(app.warning)
