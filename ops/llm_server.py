@@ -1,6 +1,7 @@
 """Start, stop and probe the bundled LLM server: llama.cpp's `llama-server` in router mode.
 
-One endpoint, routed by model name, one resident process per model (`--models-max 0`, each loaded at start):
+One endpoint, routed by model name, one resident process per model (each loaded at start, as many allowed as there
+are models, so none is ever unloaded for another):
 nothing is swapped, so each model keeps its slots' prompt caches and a grounding check reuses the context the
 judge already read. The router answers /v1/models while its models generate, so "is it up?" is plain HTTP.
 Its pid, preset and log live under `data/llm/`, so `make run` reuses a server that is already up.
@@ -119,14 +120,14 @@ def start(settings: Settings, aliases: list[str] | None = None, port: int | None
     binary = server_binary(settings)
     if not binary.exists():
         raise LLMServerError(f"llama-server is not built at {binary}. Run `make setup`.")
-    workdir = workdir or settings.data_dir / "llm"
+    workdir = (workdir or settings.data_dir / "llm").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "models.ini").write_text(preset(settings, aliases))
     log_path = workdir / "server.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [str(binary), "--models-preset", str(workdir / "models.ini"), "--models-max", "0", "--host", host,
-             "--port", str(port), "--no-webui"],
+            [str(binary), "--models-preset", str(workdir / "models.ini"), "--models-max", str(len(aliases)), "--host", host,
+             "--port", str(port), "--no-ui"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir,
         )
     (workdir / "server.pid").write_text(str(proc.pid))
