@@ -3,9 +3,9 @@
     .venv/bin/python bench/eval_speed.py [--limit 6] [--metrics faithfulness answer_relevancy]
 
 The sample KB is ingested into a temporary collection and the first `--limit` questions of the sample eval set are
-answered once through the pipeline (the configured settings). The answers that are not abstentions (a refusal has
-no faithfulness or relevancy to score) are then judged by both evaluators, same questions, answers and contexts,
-same judge model and endpoint, same embedder, one after the other in this run:
+answered once through the pipeline (the configured settings, grounding check off). The answers that are not
+abstentions (a refusal has no faithfulness or relevancy to score) are then judged by both evaluators, same
+questions, answers and contexts, same judge model and endpoint, same embedder, one after the other in this run:
 
 - ours: `evaluation.metrics.Judge` as the runner calls it (one sample at a time, its metrics back to back,
   json_schema output where the endpoint takes it, `ANSWER_RELEVANCY_STRICTNESS` generated questions), no cache;
@@ -14,9 +14,11 @@ same judge model and endpoint, same embedder, one after the other in this run:
   and of our embedder, as Ragas documents for an OpenAI-compatible endpoint.
 
 Ours runs first, so a prompt prefix the server cached for it can only help the peer. Printed per evaluator: wall
-seconds, samples scored in every metric, scored samples per minute, and per metric its scored count, mean score
-and seconds (ours: the mean seconds per sample; the peer's jobs run concurrently, so only its total is
-meaningful), then the ratio of scored samples per minute. The machine is shared, so compare within one run.
+seconds, samples scored in every metric, scored samples per minute; the judge's work (calls, prompt tokens, those
+the server computed rather than took from its prompt cache, generated tokens: load-independent, unlike seconds);
+per metric its scored count, mean score and seconds (ours: the mean seconds per sample; the peer's jobs run
+concurrently, so only its total is meaningful); then the ratio of scored samples per minute. The machine is
+shared, so compare within one run.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 os.environ["RAGAS_DO_NOT_TRACK"] = "true"  # before any ragas import: no telemetry host on this network
 
+import httpx  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 from ragas import EvaluationDataset, RunConfig, evaluate  # noqa: E402
@@ -45,7 +48,7 @@ from ragas.llms import LangchainLLMWrapper  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from evaluation.evalset import EvalItem, load_eval_set  # noqa: E402
-from evaluation.metrics import ANSWER_RELEVANCY_STRICTNESS, Judge, MetricName  # noqa: E402
+from evaluation.metrics import ANSWER_RELEVANCY_STRICTNESS, Judge, MetricName, Usage  # noqa: E402
 from ingest.embedder import embedder_info, make_embedder  # noqa: E402
 from ingest.ingestor import ingest_configured, sources_for  # noqa: E402
 from ingest.store import VectorStore, open_client  # noqa: E402
@@ -79,6 +82,7 @@ class Outcome:
     name: str
     seconds: float
     scores: dict[MetricName, list[float | None]]
+    usage: Usage
     metric_seconds: dict[MetricName, float] = field(default_factory=dict)  # per sample, ours only
 
     @property
@@ -129,16 +133,19 @@ def run_ours(settings: Settings, embedder: Embeddings, samples: list[Sample], me
             scores[r.metric].append(r.score)
             spent[r.metric] += r.seconds
     seconds = time.perf_counter() - started
-    return Outcome(f"ours ({judge.mode}, strictness {ANSWER_RELEVANCY_STRICTNESS})", seconds, scores,
+    return Outcome(f"ours ({judge.mode}, strictness {ANSWER_RELEVANCY_STRICTNESS})", seconds, scores, judge.usage,
                    {m: spent[m] / max(len(samples), 1) for m in metrics})
 
 
 def run_peer(settings: Settings, embedder: Embeddings, samples: list[Sample], metrics: list[MetricName]) -> Outcome:
     """Ragas' evaluate() with its defaults on the same judge model, endpoint and embedder."""
     base_url, api_key = settings.judge_endpoint
+    usage = Usage()
+    counted = httpx.AsyncClient(event_hooks={"response": [usage.record]})  # counts only: ChatOpenAI's defaults kept
     with warnings.catch_warnings():  # the wrappers are deprecated too, and still what evaluate() documents
         warnings.simplefilter("ignore", DeprecationWarning)
-        llm = LangchainLLMWrapper(ChatOpenAI(model=settings.judge_model, base_url=base_url, api_key=api_key))
+        llm = LangchainLLMWrapper(ChatOpenAI(model=settings.judge_model, base_url=base_url, api_key=api_key,
+                                             http_async_client=counted))
         embeddings = LangchainEmbeddingsWrapper(embedder)
     dataset = EvaluationDataset.from_list([
         {"user_input": s.question, "response": s.answer, "retrieved_contexts": s.contexts,
@@ -149,7 +156,7 @@ def run_peer(settings: Settings, embedder: Embeddings, samples: list[Sample], me
     seconds = time.perf_counter() - started
     table = result.to_pandas()
     scores = {m: [None if v is None or math.isnan(v) else float(v) for v in table[m.value]] for m in metrics}
-    return Outcome("peer: Ragas evaluate() defaults", seconds, scores)
+    return Outcome("peer: Ragas evaluate() defaults", seconds, scores, usage)
 
 
 def _mean(values: list[float | None]) -> str:
@@ -161,6 +168,10 @@ def print_table(ours: Outcome, peer: Outcome, metrics: list[MetricName], n: int)
     print(f"{'evaluator':<40} {'seconds':>8} {'scored':>7} {'samples/min':>12}")
     for o in (ours, peer):
         print(f"{o.name:<40} {o.seconds:>8.1f} {o.fully_scored:>4}/{n:<2} {o.per_minute:>12.2f}")
+    print(f"{'judge work':<40} {'calls':>8} {'prompt tokens':>14} {'not from cache':>15} {'generated':>10}")
+    for o in (ours, peer):
+        u = o.usage
+        print(f"{o.name:<40} {u.calls:>8} {u.prompt_tokens:>14} {u.computed_prompt_tokens:>15} {u.completion_tokens:>10}")
     print(f"{'metric':<18} {'ours: scored, mean, s/sample':>30} {'peer: scored, mean':>20}")
     for m in metrics:
         mine = f"{sum(v is not None for v in ours.scores[m])}/{n}, {_mean(ours.scores[m])}, {ours.metric_seconds[m]:.1f}"
@@ -176,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", type=Path, default=None, help="eval set (default: the sample set)")
     args = parser.parse_args(argv)
     metrics = [MetricName(m) for m in args.metrics]
-    base = Settings()
+    # no grounding check while answering: neither evaluator reads its verdict, and under the default annotate policy
+    # it never changes an answer; it would only add the judge model's calls before the timed part
+    base = Settings().with_overrides(grounding_policy="off")
     items = load_eval_set(args.set or base.sample_eval_set)[: args.limit]
     with sample_collection(base) as (settings, store, embedder):
         started = time.perf_counter()

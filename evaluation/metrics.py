@@ -24,6 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
@@ -82,6 +83,32 @@ class MetricResult(BaseModel):
     seconds: float
     repeat: int = 0  # which of the r judgements of this sample (repeatability runs)
     cached: bool = False
+
+
+@dataclass
+class Usage:
+    """Judge calls and tokens, counted from every reply: what a run cost, and what a speed comparison on a shared
+    machine can be read by (calls and tokens do not depend on the load; seconds do)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    computed_prompt_tokens: int = 0  # not taken from the server's prompt cache (llama-server's `timings` say)
+
+    async def record(self, response: httpx.Response) -> None:
+        """An httpx response hook: the OpenAI `usage` of a chat completion, and llama-server's `timings` if present."""
+        if response.status_code != 200 or not response.request.url.path.endswith("/chat/completions"):
+            return
+        await response.aread()
+        try:
+            data = response.json()
+        except ValueError:
+            return
+        usage, timings = data.get("usage") or {}, data.get("timings") or {}
+        self.calls += 1
+        self.prompt_tokens += usage.get("prompt_tokens") or 0
+        self.completion_tokens += usage.get("completion_tokens") or 0
+        self.computed_prompt_tokens += timings.get("prompt_n", usage.get("prompt_tokens") or 0)
 
 
 class LangChainRagasEmbedding(BaseRagasEmbedding):
@@ -166,8 +193,10 @@ class Judge:
         # multiply a 300 s timeout.
         # No kept-alive connections: the runner scores each sample in its own event loop (asyncio.run), and a
         # pooled connection from a closed loop fails the next request with "Connection error" (seen in sweeps).
+        self.usage = Usage()
         self._client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout_s, max_retries=0,
-                                   http_client=DefaultAsyncHttpxClient(limits=httpx.Limits(max_keepalive_connections=0)))
+                                   http_client=DefaultAsyncHttpxClient(limits=httpx.Limits(max_keepalive_connections=0),
+                                                                       event_hooks={"response": [self.usage.record]}))
         self.max_tokens = max_tokens
         self._embeddings = LangChainRagasEmbedding(embeddings)
         # pipeline.llm remembers an endpoint's refusal of json_schema by the answering URL: ours is the judge's

@@ -114,6 +114,9 @@ def test_judge_asks_for_each_reply_by_its_json_schema(fake_judge, embeddings):
     schema = fake_judge.chat_requests[0]["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["statements"]["type"] == "array"
     assert all([m["role"] for m in r["messages"]] == ["user"] for r in fake_judge.chat_requests)
+    # every reply's usage is counted (the fake reports 10 prompt and 10 completion tokens a call)
+    calls = len(fake_judge.chat_requests)
+    assert (judge.usage.calls, judge.usage.prompt_tokens, judge.usage.completion_tokens) == (calls, 10 * calls, 10 * calls)
 
 
 def test_an_endpoint_refusing_json_schema_is_asked_in_json_mode_and_scores_come_out(fake_judge, embeddings):
