@@ -68,8 +68,10 @@ def test_ask_page_shows_the_grounding_badge_marked_claims_and_highlighted_span(a
 
 
 def test_ask_page_strict_policy_withholds_the_answer(app, sample_data, monkeypatch):
-    monkeypatch.setattr(resources, "chat_model", lambda config: FakeListChatModel(
-        responses=["Napoleon founded it in 1802.", '{"verdict": "not_supported"}', '{"supported": false}']))
+    # the answer names what the passages never mention: the term veto rules the claim out with no judge call, and
+    # the judge is asked only whether the passages answer the question
+    replies = {"qwen2.5-0.5b": ["Napoleon founded it in 1802."], "qwen2.5-1.5b": ['{"supported": false}']}
+    monkeypatch.setattr(resources, "chat_model", lambda config: FakeListChatModel(responses=replies[config.llm_model]))
     app.run()
     app.sidebar.radio(key="ask.grounding").set_value("strict")
     app.sidebar.slider(key="ask.answer_cut").set_value(0.85)
