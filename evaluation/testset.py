@@ -3,7 +3,7 @@
 Ragas' pieces are used as they are: its knowledge graph, its NER prompt (the entities a question is about;
 called directly because its extractor splits text with a tiktoken encoding downloaded at run time, which fails
 offline, and our passages are chunks far below its split size) and its single-hop specific query synthesizer with its query/answer prompt, all talking to the configured judge
-through `llm_factory` in JSON mode, as the metrics do. `TestsetGenerator.generate_with_chunks` itself is not
+through `llm_factory` in JSON mode (the metrics ask in json_schema mode). `TestsetGenerator.generate_with_chunks` is not
 called, because for a small local judge it cannot be bounded or explained: it runs ~6 LLM calls per chunk
 (summaries, themes, filters, personas), raises on the first failed extraction, turns a failed sample into a NaN
 that then fails validation, and opens a fresh event loop per stage. Here each passage costs two calls (entities,
