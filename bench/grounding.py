@@ -3,8 +3,7 @@
     .venv/bin/python bench/grounding.py --models qwen2.5-0.5b qwen2.5-1.5b --limit 10
 
 Each HaluEval question comes with its knowledge paragraph and two answers, one faithful and one hallucinated.
-The check runs on both (knowledge as the only context chunk, the answer as the answering model's turn, as the
-pipeline asks it); an answer is flagged "hallucinated" when any of
+The check runs on both (knowledge as the only context chunk); an answer is flagged "hallucinated" when any of
 its claims is not supported. Printed per model: balanced accuracy, precision and recall for the hallucinated
 class, seconds per answer — for the verdict the pipeline uses (P(supported) from logprobs cut at the threshold),
 the judge's plain JSON verdict, and the cheap no-LLM signal (a name or number absent from the context), plus the
@@ -30,11 +29,11 @@ from pipeline.grounding import (  # noqa: E402
     Grounding,
     check_grounding,
     claim_evidence,
+    judge_context,
     judge_settings,
     split_claims,
 )
 from pipeline.llm import make_chat_model  # noqa: E402
-from pipeline.prompt import format_context  # noqa: E402
 from settings import Settings  # noqa: E402
 
 PAIRS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "halueval_qa" / "pairs.jsonl"
@@ -81,7 +80,7 @@ def run_model(settings: Settings, model: str, rows: list[dict], embedder) -> dic
                             text=row["knowledge"].strip())
         claims = split_claims(row["answer"])
         signals, _ = claim_evidence(claims, [chunk], embedder, row["question"])
-        item = CheckInput(question=row["question"], context=format_context([chunk]), answer=row["answer"])
+        item = CheckInput(question=row["question"], context=judge_context([chunk]), answer=" ".join(claims))
         results.append(check_grounding(config, item, claims, signals, judge))
     seconds = (time.perf_counter() - started) / len(rows)
     truth = [r["label"] == "hallucinated" for r in rows]

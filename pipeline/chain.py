@@ -19,7 +19,14 @@ from ingest.embedder import embedder_info
 from ingest.store import VectorStore
 from pipeline import retrieval
 from pipeline.answer import Answer, abstain_low_score, finalize, withhold
-from pipeline.grounding import CheckInput, check_grounding, claim_evidence, judge_settings, split_claims
+from pipeline.grounding import (
+    CheckInput,
+    check_grounding,
+    claim_evidence,
+    judge_context,
+    judge_settings,
+    split_claims,
+)
 from pipeline.llm import explain_llm_error, make_chat_model
 from pipeline.prompt import PROMPT, PROMPT_VERSION, format_context
 from settings import Settings
@@ -93,7 +100,7 @@ class AnswerStream:
                 self._tokens.append(token)
                 yield token
             if not "".join(self._tokens).strip():
-                # the bundled llama-cpp-python server ended streams after the role chunk (measured 2026-11-26):
+                # llama-cpp-python's server (bundled until 2026-12) ended streams after the role chunk:
                 # ask once more without streaming rather than report an empty answer
                 self._tokens = [generate.invoke(self._state)]
                 yield self._tokens[0]
@@ -121,7 +128,7 @@ class AnswerStream:
                                                          for c in answer.citations]})
         if self._settings.grounding_policy == "off":
             return answer
-        item = CheckInput(question=self.question, context=self._state["context"], answer="".join(self._tokens))
+        item = CheckInput(question=self.question, context=judge_context(answer.contexts), answer=" ".join(claims))
         grounding = check_grounding(self._settings, item, claims, signals, self._judge)
         answer = answer.model_copy(update={"grounding": grounding})
         if self._settings.grounding_policy == "strict" and not grounding.fully_supported:

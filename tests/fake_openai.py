@@ -124,7 +124,7 @@ def _reply(prompt: str, user: str, answer_text: str) -> tuple[str, str]:
         return json.dumps({"query": f"What do the documents say about {data.get('term')}?", "answer": first_sentence}), "stop"
     if "not_supported" in user:  # the pipeline's per-claim grounding judge
         return json.dumps({"verdict": "supported"}), "stop"
-    if '{"supported": true}' in user:  # the pipeline's answer-level check
+    if "Proposed answer:" in user:  # the pipeline's answer-level check
         return json.dumps({"supported": True}), "stop"
     if "json" in prompt.lower() and "schema" in prompt.lower():
         return GARBAGE, "stop"  # a Ragas schema this fake does not know

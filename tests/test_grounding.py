@@ -9,17 +9,16 @@ from langchain_core.messages import AIMessage
 
 from ingest.store import StoredChunk
 from pipeline.llm import make_chat_model
-from pipeline.prompt import PROMPT, format_context
 from tests.fake_openai import serving
 from pipeline.grounding import (
     AnswerCheck,
     CheapSignal,
-    ANSWER_INSTRUCTION,
     CheckInput,
     check_answer,
     check_grounding,
     check_claim,
     claim_evidence,
+    judge_context,
     judge_settings,
     missing_terms,
     split_claims,
@@ -144,15 +143,17 @@ def test_a_name_the_passages_never_mention_rules_the_claim_out_without_asking_th
     assert check.verdict == "supported" and check.reason is None and check.p_supported == 0.72
 
 
-def test_every_check_continues_the_answering_conversation_byte_for_byte():
-    # the context first and identical in every call: the server's prompt cache reads it once per answer
-    context = format_context([CHUNK, OTHER])
-    item = CheckInput(question="What was the colony called?", context=context, answer="It was Fort Caroline.")
-    answering = PROMPT.format_messages(context=context, question=item.question)
-    claim_call, answer_call = item.messages("check the claim"), item.messages(ANSWER_INSTRUCTION)
-    assert claim_call[:2] == answering == answer_call[:2]
-    assert claim_call[2].content == answer_call[2].content == "It was Fort Caroline."
-    assert claim_call[3].content != answer_call[3].content
+def test_every_check_of_an_answer_opens_with_the_same_messages_context_first():
+    # the server's prompt cache reads the context once per answer; the answer check keeps its calibrated wording
+    item = CheckInput(question="What was the colony called?", context=judge_context([CHUNK, OTHER]),
+                      answer="It was Fort Caroline. It fell in 1565.")
+    opening = item.opening()
+    assert [m.type for m in opening] == ["system", "human"]
+    assert opening[1].content.startswith("Context:\n[1] " + CHUNK.text)
+    assert opening[1].content.endswith("Question: What was the colony called?\nProposed answer: " + item.answer)
+    first, second = item.claim_messages("It was Fort Caroline."), item.claim_messages("It fell in 1565.")
+    assert first[:2] == opening == second[:2]
+    assert '"It was Fort Caroline."' in first[2].content and '"It fell in 1565."' in second[2].content
 
 
 def test_without_logprobs_the_plain_verdict_decides(settings):
@@ -180,7 +181,7 @@ def test_citation_text_is_escaped_and_only_the_span_is_marked():
 def _check_against(server, settings):  # noqa: ANN001, ANN202
     """The whole check of one answer against the fake endpoint, as the chain runs it."""
     config = settings.with_overrides(openai_base_url=server.base_url, grounding_model="qwen2.5-1.5b")
-    item = CheckInput(question="What was the colony called?", context=format_context([CHUNK]), answer=CLAIM)
+    item = CheckInput(question="What was the colony called?", context=judge_context([CHUNK]), answer=CLAIM)
     return check_grounding(config, item, [CLAIM], [SIGNAL], make_chat_model(judge_settings(config)))
 
 
@@ -190,8 +191,9 @@ def test_json_schema_is_asked_for_and_an_endpoint_that_refuses_it_gets_json_mode
         formats = [r["response_format"] for r in server.chat_requests]
     assert grounding.count("supported") == 1 and grounding.answer_check.verdict == "supported"
     assert [f["type"] for f in formats] == ["json_schema", "json_schema"]
-    assert formats[0]["json_schema"]["schema"]["properties"]["verdict"]["enum"] == ["supported", "not_supported",
-                                                                                   "abstain"]
+    answer_schema, claim_schema = (f["json_schema"]["schema"]["properties"] for f in formats)
+    assert answer_schema["supported"]["type"] == "boolean"
+    assert claim_schema["verdict"]["enum"] == ["supported", "not_supported", "abstain"]
     with serving() as server:  # answers HTTP 500 to json_schema, as llama-cpp-python's server did
         server.refuse_json_schema = True
         first = _check_against(server, settings)

@@ -46,10 +46,9 @@ def test_ask_page_answers_with_a_citation(app, sample_data):
 def test_ask_page_shows_the_grounding_badge_marked_claims_and_highlighted_span(app, sample_data, monkeypatch):
     from pipeline.grounding import JUDGE_MAX_TOKENS
 
-    def scripted(config):  # the answering model writes two claims; the judge supports only the first
-        if config.llm_max_tokens == JUDGE_MAX_TOKENS:
-            return FakeListChatModel(responses=['{"verdict": "supported"}', '{"verdict": "not_supported"}',
-                                                '{"supported": true}'])
+    def scripted(config):  # the answering model writes two claims; the second names what no passage mentions
+        if config.llm_max_tokens == JUDGE_MAX_TOKENS:  # the answer check, then the one claim the term veto leaves
+            return FakeListChatModel(responses=['{"supported": true}', '{"verdict": "supported"}'])
         return FakeListChatModel(responses=["The colony was named Fort Caroline. Napoleon founded it in 1802."])
 
     monkeypatch.setattr(resources, "chat_model", scripted)

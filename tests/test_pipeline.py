@@ -13,7 +13,6 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from pipeline.answer import finalize
 from pipeline.chain import answer_question, stream_answer
-from pipeline.grounding import ANSWER_INSTRUCTION
 from pipeline.prompt import ABSTAIN_PHRASE, PROMPT, format_context
 
 
@@ -43,7 +42,7 @@ def settings(settings):
 
 
 def test_answer_cites_the_chunks_its_markers_name(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline [1].", SUPPORTED, ANSWERED], prompts=[])
+    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline [1].", ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert not answer.abstained
     assert answer.answer == "The Florida colony was called Fort Caroline [1]."
@@ -86,7 +85,7 @@ def test_abstention_phrasings(raw, abstained, sample_store):
 
 
 def test_answer_without_markers_is_linked_to_the_block_that_supports_it(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED, ANSWERED], prompts=[])
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert len(answer.citations) == 1
     citation = answer.citations[0]
@@ -112,7 +111,7 @@ def test_empty_question_is_refused(settings, sample_store, embedder):
 
 
 def test_stream_yields_the_answer_token_by_token_then_a_grounded_answer(settings, sample_store, embedder):
-    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", SUPPORTED, ANSWERED], prompts=[])
+    llm = RecordingLLM(responses=["The colony was named Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
     stream = stream_answer(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     tokens = list(stream)
     assert len(tokens) > 5 and "".join(tokens) == "The colony was named Fort Caroline."
@@ -126,17 +125,17 @@ def test_stream_yields_the_answer_token_by_token_then_a_grounded_answer(settings
     citation = answer.citations[0]
     start, end = citation.span
     assert "Fort Caroline" in citation.text[start:end]
-    # the judge continued the answering conversation: the same prompt first, the answer, then the claim to check
-    assert llm.prompts[1].startswith(llm.prompts[0] + "\nThe colony was named Fort Caroline.\n")
-    check = llm.prompts[1][len(llm.prompts[0] + "\nThe colony was named Fort Caroline.\n"):]
-    assert check.startswith("Check one sentence of your answer") and '"The colony was named Fort Caroline."' in check
+    # the judge read the passages and the answer once (the answer check), then the claim check added one turn
+    assert "Proposed answer: The colony was named Fort Caroline." in llm.prompts[1]
+    assert llm.prompts[2].startswith(llm.prompts[1] + "\nNow a narrower check.")
+    assert '"The colony was named Fort Caroline."' in llm.prompts[2][len(llm.prompts[1]):]
 
 
 def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, sample_store, embedder):
     strict = settings.with_overrides(grounding_policy="strict")
     # the second claim names what the passages never mention: the term veto rules it out without a judge call
     llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
-                                  SUPPORTED, ANSWERED], prompts=[])
+                                  ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(strict, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert len(llm.prompts) == 3
     assert answer.abstained and answer.abstain_reason == "unsupported_claims"
@@ -149,7 +148,7 @@ def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, s
 
 def test_annotate_policy_keeps_the_answer_and_marks_the_unsupported_claim(settings, sample_store, embedder):
     llm = RecordingLLM(responses=["The colony was named Fort Caroline. It was founded by Napoleon in 1802.",
-                                  SUPPORTED, ANSWERED], prompts=[])
+                                  ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert not answer.abstained and "Napoleon" in answer.answer
     assert [c.verdict for c in answer.grounding.claims] == ["supported", "not_supported"]
@@ -182,15 +181,14 @@ def test_a_judge_that_never_answers_json_leaves_the_claim_unchecked(settings, sa
 def test_strict_policy_withholds_supported_claims_that_do_not_answer_the_question(settings, sample_store, embedder):
     # SQuAD 2.0's near misses: the claim is true of the passage, but the passage does not answer the question
     strict = settings.with_overrides(grounding_policy="strict")
-    llm = RecordingLLM(responses=["Fort Caroline was built by the Huguenots.", SUPPORTED, NOT_ANSWERED], prompts=[])
+    llm = RecordingLLM(responses=["Fort Caroline was built by the Huguenots.", NOT_ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(strict, sample_store, embedder, llm, "In what year was Fort Coligny built?")
     assert answer.abstained and answer.abstain_reason == "unsupported_claims"
     assert answer.grounding.summary == "1/1 claims supported; the passages may not answer the question"
     assert answer.grounding.shortfall == "the passages do not state the answer to the question"
-    # the answer check saw the answering prompt with the question, then the whole answer, then its own question
-    assert llm.prompts[2].startswith(llm.prompts[0] + "\nFort Caroline was built by the Huguenots.\n")
-    assert "Question: In what year was Fort Coligny built?" in llm.prompts[2]
-    assert llm.prompts[2].endswith(ANSWER_INSTRUCTION)
+    # the answer check saw the question and the whole answer
+    assert "Question: In what year was Fort Coligny built?" in llm.prompts[1]
+    assert "Proposed answer: Fort Caroline was built by the Huguenots." in llm.prompts[1]
 
     off = strict.with_overrides(grounding_answer_check=False)
     llm = RecordingLLM(responses=["Fort Caroline was built by the Huguenots.", SUPPORTED], prompts=[])
@@ -199,14 +197,14 @@ def test_strict_policy_withholds_supported_claims_that_do_not_answer_the_questio
 
 
 class NoStreamLLM(FakeListChatModel):
-    """A server that ends every stream after the role chunk, before any text (the bundled llama.cpp server did)."""
+    """A server that ends every stream after the role chunk, before any text (llama-cpp-python's server did)."""
 
     def _stream(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001
         yield ChatGenerationChunk(message=AIMessageChunk(content=""))
 
 
 def test_an_endpoint_that_streams_nothing_is_asked_again_without_streaming(settings, sample_store, embedder):
-    llm = NoStreamLLM(responses=["The colony was named Fort Caroline.", SUPPORTED, ANSWERED])
+    llm = NoStreamLLM(responses=["The colony was named Fort Caroline.", ANSWERED, SUPPORTED])
     answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert answer.answer == "The colony was named Fort Caroline." and not answer.abstained
     assert answer.grounding.summary == "1/1 claims supported"
