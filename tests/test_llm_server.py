@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from ops import llm_server
-from ops.models import llm_path
+from ops import llama_build, llm_server
+from ops.models import ModelSetupError, llm_path
 from settings import Settings
 
 
@@ -55,3 +57,21 @@ def test_the_running_server_lists_both_models_loaded_and_is_reused(llm_base_url)
     assert {"qwen2.5-0.5b", "qwen2.5-1.5b"} <= llm_server.served_models(llm_base_url, loaded_only=True)
     settings = Settings(openai_base_url=llm_base_url)
     assert llm_server.start(settings, ["qwen2.5-0.5b", "qwen2.5-1.5b"], wait_s=5) == (None, llm_base_url)
+
+
+def test_a_llama_cpp_source_whose_hash_differs_is_refused_and_nothing_is_built(tmp_path, monkeypatch):
+    """The build downloads the pinned sdist with pip; a file that is not the pinned one never reaches cmake."""
+    calls = []
+
+    def fake_run(cmd, **kwargs):  # noqa: ANN001, ANN003, ANN202 - stands in for pip download, and for cmake if reached
+        calls.append(cmd)
+        dest = Path(cmd[cmd.index("--dest") + 1])
+        (dest / llama_build.SDIST_FILE).write_bytes(b"not the pinned source")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(llama_build.subprocess, "run", fake_run)
+    settings = Settings(models_dir=tmp_path / "models")
+    with pytest.raises(ModelSetupError, match="sha256 [0-9a-f]{64} does not match the pinned"):
+        llama_build.ensure_server(settings)
+    assert len(calls) == 1 and "download" in calls[0]
+    assert not llama_build.server_binary(settings).exists()
