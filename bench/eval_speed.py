@@ -10,8 +10,9 @@ questions, answers and contexts, same judge model and endpoint, same embedder, o
 - ours: `evaluation.metrics.Judge` as the runner calls it (one sample at a time, its metrics back to back,
   json_schema output where the endpoint takes it, `ANSWER_RELEVANCY_STRICTNESS` generated questions), no cache;
 - peer: Ragas' `evaluate()` with its defaults (its legacy metrics, RunConfig: 16 concurrent jobs, 180 s timeout,
-  10 retries; answer relevancy asks for 3 questions) on LangChain wrappers of a plain `ChatOpenAI` for the judge
-  and of our embedder, as Ragas documents for an OpenAI-compatible endpoint.
+  10 retries; answer relevancy asks for 3 questions at temperature 0.3) on LangChain wrappers of a plain
+  `ChatOpenAI` for the judge and of our embedder, as Ragas documents for an OpenAI-compatible endpoint; one
+  switch set, `bypass_n`, without which it cannot run on llama-server at all (see `run_peer`).
 
 Ours runs first, so a prompt prefix the server cached for it can only help the peer. Printed per evaluator: wall
 seconds, samples scored in every metric, scored samples per minute; the judge's work (calls, prompt tokens, those
@@ -137,26 +138,31 @@ def run_ours(settings: Settings, embedder: Embeddings, samples: list[Sample], me
                    {m: spent[m] / max(len(samples), 1) for m in metrics})
 
 
-def run_peer(settings: Settings, embedder: Embeddings, samples: list[Sample], metrics: list[MetricName]) -> Outcome:
-    """Ragas' evaluate() with its defaults on the same judge model, endpoint and embedder."""
+def run_peer(settings: Settings, embedder: Embeddings, samples: list[Sample], metrics: list[MetricName],
+             run_config: RunConfig) -> Outcome:
+    """Ragas' evaluate() on the same judge model, endpoint and embedder (with its default RunConfig unless told)."""
     base_url, api_key = settings.judge_endpoint
     usage = Usage()
     counted = httpx.AsyncClient(event_hooks={"response": [usage.record]})  # counts only: ChatOpenAI's defaults kept
     with warnings.catch_warnings():  # the wrappers are deprecated too, and still what evaluate() documents
         warnings.simplefilter("ignore", DeprecationWarning)
+        # bypass_n, Ragas' own switch for endpoints without `n`: llama-server allows n up to its slot count (2), and
+        # Ragas sets answer relevancy's n=3 on the shared model without resetting it, so every later call of every
+        # metric asked for 3 completions and got HTTP 400 (seen here); with it, the 3 questions are 3 requests
         llm = LangchainLLMWrapper(ChatOpenAI(model=settings.judge_model, base_url=base_url, api_key=api_key,
-                                             http_async_client=counted))
+                                             http_async_client=counted), bypass_n=True)
         embeddings = LangchainEmbeddingsWrapper(embedder)
     dataset = EvaluationDataset.from_list([
         {"user_input": s.question, "response": s.answer, "retrieved_contexts": s.contexts,
          **({"reference": s.reference} if s.reference else {})} for s in samples])
     started = time.perf_counter()
     result = evaluate(dataset, metrics=[PEER_METRICS[m]() for m in metrics], llm=llm,
-                      embeddings=embeddings, run_config=RunConfig())
+                      embeddings=embeddings, run_config=run_config)
     seconds = time.perf_counter() - started
     table = result.to_pandas()
     scores = {m: [None if v is None or math.isnan(v) else float(v) for v in table[m.value]] for m in metrics}
-    return Outcome("peer: Ragas evaluate() defaults", seconds, scores, usage)
+    changed = "defaults" if run_config == RunConfig() else f"{run_config.max_workers} jobs, {run_config.timeout} s"
+    return Outcome(f"peer: Ragas evaluate() {changed}", seconds, scores, usage)
 
 
 def _mean(values: list[float | None]) -> str:
@@ -185,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="+", choices=[m.value for m in MetricName],
                         default=[MetricName.FAITHFULNESS.value, MetricName.ANSWER_RELEVANCY.value])
     parser.add_argument("--set", type=Path, default=None, help="eval set (default: the sample set)")
+    defaults = RunConfig()
+    parser.add_argument("--peer-workers", type=int, default=defaults.max_workers,
+                        help=f"the peer's concurrent jobs (Ragas' default {defaults.max_workers})")
+    parser.add_argument("--peer-timeout", type=int, default=defaults.timeout,
+                        help=f"the peer's seconds per job (Ragas' default {defaults.timeout})")
     args = parser.parse_args(argv)
     metrics = [MetricName(m) for m in args.metrics]
     # no grounding check while answering: neither evaluator reads its verdict, and under the default annotate policy
@@ -201,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             print("nothing to judge: every question was an abstention")
             return 1
         ours = run_ours(settings, embedder, samples, metrics)
-        peer = run_peer(settings, embedder, samples, metrics)
+        peer = run_peer(settings, embedder, samples, metrics,
+                        RunConfig(max_workers=args.peer_workers, timeout=args.peer_timeout))
     print_table(ours, peer, metrics, len(samples))
     ratio = f"{ours.per_minute / peer.per_minute:.2f}x" if peer.per_minute else "n/a (the peer scored nothing)"
     print(f"ratio ours / peer (scored samples per minute): {ratio}")
