@@ -1,6 +1,7 @@
 """Evaluation speed: scored samples per minute, our judge path against Ragas' own `evaluate()` on the same judge.
 
-    .venv/bin/python bench/eval_speed.py [--limit 6] [--metrics faithfulness answer_relevancy]
+    .venv/bin/python bench/eval_speed.py [--limit 4] [--metrics faithfulness answer_relevancy]
+        [--peer-workers 2 --peer-timeout 300]
 
 The sample KB is ingested into a temporary collection and the first `--limit` questions of the sample eval set are
 answered once through the pipeline (the configured settings, grounding check off). The answers that are not
@@ -63,7 +64,8 @@ with warnings.catch_warnings():  # Ragas deprecates these names in favour of rag
 
 PEER_METRICS = {MetricName.FAITHFULNESS: Faithfulness, MetricName.ANSWER_RELEVANCY: AnswerRelevancy,
                 MetricName.CONTEXT_PRECISION: ContextPrecision, MetricName.CONTEXT_RECALL: ContextRecall}
-DEFAULT_LIMIT = 6  # ≈ 10 minutes on 2 shared cores with llama-server (see the run in the module docstring's table)
+# ≈ 11 minutes here, 2 cores shared with other benches: answers 42 s, ours 339 s, the peer (2 jobs) 280 s
+DEFAULT_LIMIT = 4
 
 
 @dataclass
