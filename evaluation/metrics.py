@@ -241,7 +241,7 @@ class Judge:
         try:
             response = httpx.get(url, timeout=timeout_s, headers={"Authorization": f"Bearer {self._client.api_key}"})
         except httpx.ReadTimeout:
-            # connected but no answer yet: llama-cpp-python does not answer /models while it generates
+            # connected but no answer yet: a busy server may answer /models late
             log.info("judge endpoint %s is up but busy (no /models answer within %.0f s)", self.base_url, timeout_s)
             return
         except httpx.HTTPError as exc:

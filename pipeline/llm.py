@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import httpx
@@ -32,6 +33,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
 StructuredMode = Literal["json_schema", "json_object"]
 # (base URL, model) pairs that refused a json_schema request in this process: JSON mode from then on
 _NO_JSON_SCHEMA: set[tuple[str, str]] = set()
+_ABOUT_SIZE = re.compile(r"context (size|length|window)|too (long|many tokens)|maximum context", re.I)
 
 
 def structured_mode(settings: Settings, model: str) -> StructuredMode:
@@ -50,9 +52,13 @@ def response_format(schema: type[BaseModel], mode: StructuredMode) -> dict:
 
 def refused_json_schema(exc: Exception, settings: Settings, model: str) -> bool:
     """True (and remembered) when an auto-mode endpoint answered a json_schema request with a client or server error:
-    llama-cpp-python's server answers HTTP 500, others 400 or 422. The caller asks again in JSON mode."""
+    llama-cpp-python's server answers HTTP 500, others 400 or 422. The caller asks again in JSON mode. An error about
+    the request's size (llama-server's 400 "request exceeds the available context size") is no refusal: JSON mode
+    would fail the same way, and the endpoint keeps json_schema."""
     if settings.structured_output != "auto" or not isinstance(
             exc, openai.BadRequestError | openai.InternalServerError | openai.UnprocessableEntityError):
+        return False
+    if _ABOUT_SIZE.search(str(getattr(exc, "message", exc))):
         return False
     _NO_JSON_SCHEMA.add((settings.openai_base_url, model))
     return True

@@ -204,3 +204,23 @@ def test_json_schema_is_asked_for_and_an_endpoint_that_refuses_it_gets_json_mode
     # refused (the client retries a 500 once), remembered: every later call of the process goes straight to JSON mode
     switched = kinds.index("json_object")
     assert set(kinds[:switched]) == {"json_schema"} and kinds[switched:] == ["json_object"] * 4
+
+
+def test_an_error_about_the_request_size_is_not_taken_for_a_json_schema_refusal(settings):
+    import httpx
+    import openai
+
+    from pipeline.llm import refused_json_schema, structured_mode
+
+    config = settings.with_overrides(openai_base_url="http://127.0.0.1:9/v1")
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+
+    def error(status: int, message: str) -> openai.APIStatusError:
+        kind = {400: openai.BadRequestError, 500: openai.InternalServerError}[status]
+        return kind(message, response=httpx.Response(status, request=request), body=None)
+
+    assert not refused_json_schema(error(400, "request (9000 tokens) exceeds the available context size (4096 "
+                                              "tokens), try increasing it"), config, "qwen2.5-1.5b")
+    assert structured_mode(config, "qwen2.5-1.5b") == "json_schema"
+    assert refused_json_schema(error(500, "Internal Server Error"), config, "qwen2.5-1.5b")
+    assert structured_mode(config, "qwen2.5-1.5b") == "json_object"
