@@ -42,7 +42,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from ingest.store import StoredChunk
-from pipeline.llm import explain_llm_error, refused_json_schema, response_format, structured_mode
+from pipeline.llm import explain_llm_error, invoke_structured
 from pipeline.prompt import is_abstention
 from settings import Settings
 
@@ -332,16 +332,8 @@ def _ask(judge: BaseChatModel, messages: list[BaseMessage], schema: type[T],
     for attempt in Retrying(stop=stop_after_attempt(settings.grounding_retries), reraise=True,
                             retry=retry_if_exception_type((JudgeOutputError, openai.InternalServerError))):
         with attempt:
-            mode = structured_mode(settings, model)
-            bound = judge.bind(response_format=response_format(schema, mode), logprobs=True, top_logprobs=TOP_LOGPROBS)
-            try:
-                message = bound.invoke(messages)
-            except openai.APIStatusError as exc:
-                if mode != "json_schema" or not refused_json_schema(exc, settings, model):
-                    raise
-                bound = judge.bind(response_format=response_format(schema, "json_object"), logprobs=True,
-                                   top_logprobs=TOP_LOGPROBS)
-                message = bound.invoke(messages)
+            message = invoke_structured(judge, messages, schema, settings, model, logprobs=True,
+                                        top_logprobs=TOP_LOGPROBS)
             return _parse(message, schema), message
     raise AssertionError("unreachable: Retrying re-raises")
 

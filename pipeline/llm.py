@@ -8,6 +8,7 @@ from typing import Literal
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
@@ -62,6 +63,19 @@ def refused_json_schema(exc: Exception, settings: Settings, model: str) -> bool:
         return False
     _NO_JSON_SCHEMA.add((settings.openai_base_url, model))
     return True
+
+
+def invoke_structured(llm: BaseChatModel, messages: list[BaseMessage], schema: type[BaseModel], settings: Settings,
+                      model: str, **kwargs: object) -> AIMessage:
+    """One reply shaped by `schema`: json_schema where the endpoint takes it, JSON mode where it refused it (then
+    remembered for the process). `kwargs` bind further request arguments (max_tokens, logprobs)."""
+    mode = structured_mode(settings, model)
+    try:
+        return llm.bind(response_format=response_format(schema, mode), **kwargs).invoke(messages)
+    except openai.APIStatusError as exc:
+        if mode != "json_schema" or not refused_json_schema(exc, settings, model):
+            raise
+        return llm.bind(response_format=response_format(schema, "json_object"), **kwargs).invoke(messages)
 
 
 def explain_llm_error(exc: Exception, settings: Settings) -> LLMError:

@@ -8,12 +8,16 @@ ever adds search queries, it never replaces the question.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError, create_model
 from tenacity import retry, retry_if_exception_type, stop_after_attempt
+
+from pipeline.llm import invoke_structured
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +31,20 @@ HYDE_SYSTEM = (
 )
 
 
-class Paraphrases(BaseModel):
-    queries: list[str] = Field(min_length=1)
+def paraphrases(llm: BaseChatModel, question: str, n: int, settings: Settings) -> list[str]:
+    """Up to n distinct rewrites of the question (not the question itself); [] when the LLM fails.
 
-
-def paraphrases(llm: BaseChatModel, question: str, n: int) -> list[str]:
-    """Up to n distinct rewrites of the question (not the question itself); [] when the LLM fails."""
-    writer = llm.bind(response_format={"type": "json_object"}, max_tokens=40 * n + 20)
+    The schema caps the list at n and each rewrite at 120 characters (grammar-constrained on llama-server): in plain
+    JSON mode the 0.5B model repeated the question inside one string past its token budget, and the cut-off reply
+    could not be parsed."""
+    schema = create_model("Paraphrases", queries=(list[Annotated[str, Field(max_length=120)]],
+                                                  Field(min_length=1, max_length=n)))
 
     @retry(stop=stop_after_attempt(2), retry=retry_if_exception_type(ValidationError), reraise=True)
     def ask() -> list[str]:
-        reply = writer.invoke([SystemMessage(PARAPHRASE_SYSTEM),
-                               HumanMessage(f"Write {n} rewrites of: {question}")])
-        return Paraphrases.model_validate_json(str(reply.content)).queries
+        reply = invoke_structured(llm, [SystemMessage(PARAPHRASE_SYSTEM), HumanMessage(f"Write {n} rewrites of: {question}")],
+                                  schema, settings, settings.llm_model, max_tokens=40 * n + 20)
+        return schema.model_validate_json(str(reply.content)).queries
 
     try:
         queries = ask()

@@ -78,7 +78,7 @@ def _search_queries(settings: Settings, embedder: Embeddings, llm: BaseChatModel
                     question_vector: list[float]) -> list[tuple[str, list[float]]]:
     """(keyword text, dense vector) per search: the question, plus rewrites, or a HyDE passage's vector."""
     if settings.query_expansion == "multi":
-        rewrites = paraphrases(llm, question, settings.expansion_queries)
+        rewrites = paraphrases(llm, question, settings.expansion_queries, settings)
         return [(question, question_vector)] + [(q, embedder.embed_query(q)) for q in rewrites]
     if settings.query_expansion == "hyde":
         passage = hypothetical_passage(llm, question)
