@@ -3,14 +3,17 @@
     .venv/bin/python bench/latency.py --configs qwen2.5-0.5b:qwen2.5-1.5b qwen2.5-1.5b:qwen2.5-1.5b --limit 20
 
 `samples/kb` is ingested into a temporary collection; each eval question of `samples/eval/sample.jsonl` is asked
-once per config (ANSWER_MODEL:JUDGE_MODEL; the configs take turns question by question) through `stream_answer`, with the default retrieval and the grounding
-check on. One pass gives every policy: `off` ends when the answer is written, `annotate` shows the answer at the
-same first token and its badge when the check ends, `strict` shows nothing until the check ends. Printed per
-config, p50 / p95 over the questions the model was asked (the score gate answers the rest with no LLM call):
-time to first token, answer written, check, and totals per policy; then the bare server on the very same prompt
-(streamed just before the pipeline asks, made new to the prompt cache by a few tokens at its start, so it starts as
-cold as the pipeline's first call) and the ratios of the pipeline to it. Each answering prompt is new to the server when the pipeline sends it:
-the bench measures what a person asking a new question waits, not a cache hit.
+once per config (ANSWER_MODEL:JUDGE_MODEL; the configs take turns question by question) through `stream_answer`,
+with the default retrieval and the grounding check on. One pass gives every policy: `off` ends when the answer is
+written, `annotate` shows the answer at the same first token and its badge when the check ends, `strict` shows
+nothing until the check ends. Printed per config, p50 / p95 over the questions the model was asked (the score gate
+answers the rest with no LLM call): time to first token, answer written, check, and totals per policy; then the
+bare server on the very same prompt (streamed just before the pipeline asks, made new to the prompt cache by a few
+tokens at its start, so it starts as cold as the pipeline's first call) and the ratios of the pipeline to it.
+
+llama-server keeps earlier prompts in RAM, so an answering prompt is new to it only on a freshly started server:
+restart it first (`make llm-stop llm`) to measure what a person asking a new question waits, not a cache hit (a
+second run on the same server measured first tokens of 0.4 s).
 """
 
 from __future__ import annotations
