@@ -57,8 +57,9 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
     else:
         judge_url, _ = base.judge_endpoint
         st.caption(f"Answers: `{base.llm_model}` · judge: `{base.judge_model}` at `{judge_url}` · "
-                   f"collection `{collection}`. On two CPU cores the local judge needs about 20–60 s per question "
-                   "and metric; unchanged answers and scores come from the cache at no cost.")
+                   f"collection `{collection}`. On two CPU cores the local judge needs about a minute per question for "
+                   "faithfulness and 15 s for answer relevancy; unchanged answers and scores come from the cache at "
+                   "no cost.")
         sets = available_sets(base)
         chosen_set = st.selectbox("Eval set", list(sets), key="eval.set", help="Edit sets, or generate one, under "
                                   "**Eval sets** below")

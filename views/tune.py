@@ -78,7 +78,7 @@ with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is No
                    "the retrieved chunks (hit rate, MRR), and would the score gate abstain. For that, query expansion is "
                    "off and the cheap reranker stands in for the LLM one in this stage. Only the finalists, the cells "
                    "ranked best by reference found (ties: MRR, then fewer false abstentions), get the full evaluation "
-                   "with your settings: answers and the Ragas judge, 20–60 s per question and metric on a CPU. "
+                   "with your settings: answers and the Ragas judge, up to a minute per question and metric on two cores. "
                    "**Full evaluation of every cell** judges the whole grid: keep the question count small then. The "
                    "sweep runs in the background: use the rest of the dashboard meanwhile, and come back for its "
                    "progress. Cancel stops it between questions: finished runs stay stored, and the interrupted one "
