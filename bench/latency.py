@@ -39,7 +39,7 @@ from ingest.store import VectorStore, open_client  # noqa: E402
 from pipeline.chain import build_chain, stream_answer  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.prompt import PROMPT, format_context  # noqa: E402
-from pipeline.retrieval import best_similarity  # noqa: E402
+from pipeline.retrieval import below_gate, best_similarity  # noqa: E402
 from settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,8 +67,7 @@ def bare_stream(client: openai.OpenAI, model: str, messages: list[BaseMessage], 
 def retrieve_only(settings: Settings, store, embedder, llm, question: str) -> list | None:  # noqa: ANN001
     """The chunks the pipeline will answer from, or None when its score gate will answer without the model."""
     state = build_chain(settings, store, embedder, llm).invoke({"question": question.strip()})
-    best = best_similarity(state["chunks"])
-    return None if best is None or best < settings.min_score else state["chunks"]
+    return None if below_gate(best_similarity(state["chunks"]), settings.min_score) else state["chunks"]
 
 
 def ask(settings: Settings, store, embedder, llm, client: openai.OpenAI, question: str,  # noqa: ANN001

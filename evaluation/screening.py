@@ -18,7 +18,7 @@ from evaluation.intervals import Estimate, mean, rate
 from evaluation.runner import Components, Progress, ShouldContinue, reference_found
 from evaluation.runstore import ScreenRow
 from pipeline.rerank import similarity
-from pipeline.retrieval import best_similarity, retrieval_config, retrieve
+from pipeline.retrieval import below_gate, best_similarity, retrieval_config, retrieve
 from settings import Settings
 
 STAGE_RETRIEVAL, STAGE_FULL = "retrieval only", "full evaluation"
@@ -45,7 +45,7 @@ def screen_item(settings: Settings, parts: Components, item: EvalItem, idx: int)
     return ScreenRow(
         idx=idx, item_id=item.id, question=item.question, reference=item.reference, answerable=item.answerable,
         kind=item.kind, found_rank=found[0] if found else None, best_similarity=best,
-        gated=best is None or best < settings.min_score,  # the same test as pipeline.chain.AnswerStream's gate
+        gated=below_gate(best, settings.min_score),
         contexts=[{"id": c.id, "source": c.source, "similarity": similarity(c)} for c in chunks],
         seconds=time.perf_counter() - started)
 

@@ -80,7 +80,7 @@ class AnswerStream:
         self._state = self._guard(lambda: build_chain(settings, store, embedder, llm).invoke({"question": self.question}))
         chunks = self._state["chunks"]
         best = retrieval.best_similarity(chunks)  # the cosine, whatever score the retrieval mode ranked by
-        self.gated = best is None or best < settings.min_score
+        self.gated = retrieval.below_gate(best, settings.min_score)
         self._tokens: list[str] = []
         self._streamed = False
 

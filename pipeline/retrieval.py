@@ -56,6 +56,11 @@ def best_similarity(chunks: list[StoredChunk]) -> float | None:
     return max((similarity(c) for c in chunks), default=None)
 
 
+def below_gate(best: float | None, min_score: float) -> bool:
+    """The score gate: nothing retrieved, or the best cosine under `min_score`, means abstain without the model."""
+    return best is None or best < min_score
+
+
 def reciprocal_rank_fusion(rankings: list[list[StoredChunk]]) -> list[StoredChunk]:
     """Merge rankings: each chunk scores sum(1 / (RRF_K + rank)) over the rankings that hold it."""
     fused: dict[str, float] = {}
