@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,33 +25,13 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import httpx  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 
 from bench.common import percentile, read_jsonl  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_dashboard  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 DONE = re.compile(r"\d+/\d+ claims supported")  # the badge of a checked answer (annotate, the default policy)
-
-
-def serve(data_dir: Path, port: int) -> subprocess.Popen:
-    """The dashboard on loopback, its data in `data_dir`; returns once it answers /_stcore/health."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env={**os.environ, "FQA_DATA_DIR": str(data_dir)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).text == "ok":
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("the dashboard did not start within 60 s")
 
 
 async def ask(browser, url: str, question: str, others: list[str], start: asyncio.Event,  # noqa: ANN001
@@ -79,8 +57,7 @@ async def ask(browser, url: str, question: str, others: list[str], start: asynci
 
 async def round_of(url: str, questions: list[str], timeout_s: float) -> list[dict]:
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                           args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             start = asyncio.Event()
             tasks = [asyncio.create_task(ask(browser, url, q, [o for o in questions if o != q], start, timeout_s))
@@ -106,16 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "ingest", "samples/kb", "--collection", "sample"], cwd=REPO, check=True,
                        env={**os.environ, "FQA_DATA_DIR": str(data)}, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        proc = serve(data, port)
-        try:
+        with running_dashboard(FQA_DATA_DIR=str(data)) as url:
             offset = 0
             for n in args.sessions:
                 batch = questions[offset: offset + n]
                 offset = (offset + n) % max(1, len(questions) - 8)
-                rows = asyncio.run(round_of(f"http://127.0.0.1:{port}", batch, args.timeout))
+                rows = asyncio.run(round_of(url, batch, args.timeout))
                 times = [r["seconds"] for r in rows if r["ok"]]
                 timing = (f"p50 {statistics.median(times):.1f} s, p95 {percentile(times, 95):.1f} s"
                           if times else "no answers")
@@ -124,9 +97,6 @@ def main(argv: list[str] | None = None) -> int:
                 for r in rows:
                     if not r["ok"]:
                         print(f"  failed: {r['error']}")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
     return 0
 
 
