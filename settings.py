@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # judge, first 20 SQuAD 2.0 questions: answerable answered right 0.75-0.96, unanswerable answered anyway
     # 0.53-0.85), so the claims' 0.4 stopped none of them
     grounding_answer_threshold: float = Field(default=0.75, ge=0.0, le=1.0)
+    # no LLM: every number, negation and comparative of the question must occur within a sentence of where the
+    # answer was found (pipeline/details.py); SQuAD 2.0's unanswerable questions change one such detail
+    grounding_detail_check: bool = True
 
     # retrieval strategy toggles (pipeline/retrieval.py, rerank.py, query_expansion.py). Default hybrid + cheap
     # rerank: hit@1 0.90 vs 0.81 for dense on 242 SQuAD questions, +0.04 s per question (bench/rerank.py)

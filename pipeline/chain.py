@@ -19,6 +19,7 @@ from ingest.embedder import embedder_info
 from ingest.store import VectorStore
 from pipeline import retrieval
 from pipeline.answer import Answer, abstain_low_score, finalize, withhold
+from pipeline.details import check_details
 from pipeline.grounding import (
     CheckInput,
     check_grounding,
@@ -49,6 +50,7 @@ def pipeline_config(settings: Settings) -> dict:
         "grounding_term_veto": settings.grounding_term_veto,
         "grounding_answer_check": settings.grounding_answer_check,
         "grounding_answer_threshold": settings.grounding_answer_threshold,
+        "grounding_detail_check": settings.grounding_detail_check,
         **retrieval.retrieval_config(settings),
     }
 
@@ -129,7 +131,9 @@ class AnswerStream:
         if self._settings.grounding_policy == "off":
             return answer
         item = CheckInput(question=self.question, context=judge_context(answer.contexts), answer=" ".join(claims))
-        grounding = check_grounding(self._settings, item, claims, signals, self._judge)
+        details = (check_details(self.question, answer.answer, [c.text for c in answer.contexts])
+                   if self._settings.grounding_detail_check else None)
+        grounding = check_grounding(self._settings, item, claims, signals, self._judge, details)
         answer = answer.model_copy(update={"grounding": grounding})
         if self._settings.grounding_policy == "strict" and not grounding.fully_supported:
             return withhold(answer)

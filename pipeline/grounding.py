@@ -42,6 +42,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from ingest.store import StoredChunk
+from pipeline.details import DetailCheck
 from pipeline.llm import explain_llm_error, invoke_structured
 from pipeline.prompt import is_abstention
 from settings import Settings
@@ -129,6 +130,7 @@ class Grounding(BaseModel):
     threshold: float
     claims: list[ClaimCheck]
     answer_check: AnswerCheck | None = None
+    details: DetailCheck | None = None  # None when the detail check is off (or in answers stored before it)
     seconds: float = 0.0
 
     def count(self, verdict: Verdict) -> int:
@@ -147,6 +149,8 @@ class Grounding(BaseModel):
             text += "; the passages may not answer the question"
         elif self.answer_check and self.answer_check.verdict == "unchecked":
             text += "; whether they answer the question is unchecked"
+        if not self.details_found:
+            text += "; a detail of the question is missing where the answer was found"
         return text
 
     @property
@@ -155,8 +159,13 @@ class Grounding(BaseModel):
         return self.answer_check is None or self.answer_check.verdict == "supported"
 
     @property
+    def details_found(self) -> bool:
+        """False when a number, negation or comparative of the question is missing around the answer's evidence."""
+        return self.details is None or not self.details.missing
+
+    @property
     def fully_supported(self) -> bool:
-        return self.count("supported") == self.checkable and self.answers_question
+        return self.count("supported") == self.checkable and self.answers_question and self.details_found
 
     @property
     def shortfall(self) -> str:
@@ -167,6 +176,8 @@ class Grounding(BaseModel):
         if not self.answers_question:
             parts.append("the passages do not state the answer to the question" if self.answer_check.verdict ==
                          "not_supported" else f"whether the passages answer it is unchecked ({self.answer_check.reason})")
+        if not self.details_found:
+            parts.append(self.details.reason)
         return "; ".join(parts)
 
     def lacking_support(self) -> list[ClaimCheck]:
@@ -375,8 +386,10 @@ def check_claim(judge: BaseChatModel, item: CheckInput, claim: str, signal: Chea
 
 
 def check_grounding(settings: Settings, item: CheckInput, claims: list[str], signals: list[CheapSignal],
-                    judge: BaseChatModel) -> Grounding:
-    """Judge the whole answer, then each claim on the same opening messages (the server's cache holds them)."""
+                    judge: BaseChatModel, details: DetailCheck | None = None) -> Grounding:
+    """Judge the whole answer, then each claim on the same opening messages (the server's cache holds them).
+    `details` (pipeline.details, no LLM) is carried along: a missing question detail also keeps the answer from
+    counting as fully supported."""
     started = time.perf_counter()
     answer_check = None
     if settings.grounding_answer_check and not all(map(is_abstention, claims)):
@@ -386,4 +399,5 @@ def check_grounding(settings: Settings, item: CheckInput, claims: list[str], sig
               for claim, signal in zip(claims, signals, strict=True)]
     policy = "strict" if settings.grounding_policy == "strict" else "annotate"
     return Grounding(policy=policy, model=judge_settings(settings).llm_model, threshold=settings.grounding_threshold,
-                     claims=checks, answer_check=answer_check, seconds=round(time.perf_counter() - started, 2))
+                     claims=checks, answer_check=answer_check, details=details,
+                     seconds=round(time.perf_counter() - started, 2))

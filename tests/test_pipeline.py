@@ -222,3 +222,22 @@ def test_instructions_inside_documents_are_removed_from_what_the_model_sees():
     assert "founded in 1564" in context and "attacked in 1565" in context
     plain = "The Rhine discharges 2,290 m3/s at the Dutch border and its major tributary is the Aare."
     assert plain in format_context([chunk.model_copy(update={"text": plain})])
+
+
+def test_strict_policy_withholds_an_answer_whose_passage_lacks_the_questions_year(settings, sample_store, embedder):
+    # the judge says yes to everything; the year the question changed (1564 -> 1571) is what gives it away
+    strict = settings.with_overrides(grounding_policy="strict")
+    question = "What colony did Laudonnière establish in 1571?"
+    llm = RecordingLLM(responses=["He established Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
+    answer = answer_question(strict, sample_store, embedder, llm, question)
+    assert answer.abstained and answer.abstain_reason == "unsupported_claims"
+    assert answer.grounding.shortfall == "the passage that holds the answer does not mention “1571” (number)"
+    assert answer.config["grounding_detail_check"] is True
+
+    llm = RecordingLLM(responses=["He established Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
+    kept = answer_question(strict, sample_store, embedder, llm, question.replace("1571", "1564"))
+    assert not kept.abstained and kept.grounding.details.details[0].text == "1564"
+
+    off = strict.with_overrides(grounding_detail_check=False)
+    llm = RecordingLLM(responses=["He established Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
+    assert not answer_question(off, sample_store, embedder, llm, question).abstained

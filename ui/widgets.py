@@ -93,7 +93,8 @@ def _markdown_safe(text: str) -> str:
 def grounding_badge(grounding: Grounding) -> None:
     if grounding.fully_supported:
         colour = "green"
-    elif not grounding.answers_question and grounding.answer_check.verdict == "not_supported":
+    elif not grounding.details_found or (not grounding.answers_question
+                                         and grounding.answer_check.verdict == "not_supported"):
         colour = "red"
     elif not grounding.count("not_supported"):
         colour = "gray"  # nothing refuted, but some claims could not be checked
@@ -122,6 +123,14 @@ def show_claims(grounding: Grounding) -> None:
         detail = " · ".join(x for x in (check.p_text, check.reason or "") if x)
         st.markdown(f"{icon} :{colour}[**{label}**] The passages state the answer to the question."
                     + (f"  \n:gray[{_markdown_safe(detail)}]" if detail else ""))
+    if details := grounding.details:
+        named = ", ".join(f"“{d.text}”" for d in details.details) or "none"
+        if details.missing:
+            st.markdown(f"⚠️ :red[**missing**] {_markdown_safe(details.reason[0].upper() + details.reason[1:])}.  \n"
+                        f":gray[the question's numbers, negations and comparatives: {_markdown_safe(named)}]")
+        elif details.details:
+            st.markdown(f"✅ :green[**found**] The question's details ({_markdown_safe(named)}) occur where the "
+                        "answer was found.")
 
 
 def show_citation(c: Citation) -> None:
