@@ -19,8 +19,8 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -52,25 +52,31 @@ def write_corpus(folder: Path) -> list[tuple[Path, str]]:
 
 
 @contextmanager
-def squad_collection() -> Iterator[tuple[Settings, VectorStore, Embeddings]]:
-    """The whole corpus in a temporary embedded collection, chunked and indexed as the settings say."""
+def temporary_collection(write: Callable[[Path], list[tuple[Path, str]]],
+                         collection: str) -> Iterator[tuple[Settings, VectorStore, Embeddings]]:
+    """Documents that `write` puts in a folder, ingested into a temporary embedded collection as the settings say."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=COLLECTION)
+        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=collection)
         (Path(tmp) / "corpus").mkdir()
-        files = write_corpus(Path(tmp) / "corpus")
+        files = write(Path(tmp) / "corpus")
         client = open_client(settings)
         try:
             store = VectorStore(client, embedder_info(settings))
             embedder = make_embedder(settings)
-            report = ingest_configured(settings, store, embedder, files, COLLECTION)
-            print(f"ingested {len(files)} paragraphs into a temporary collection ({store.count(COLLECTION)} chunks); "
+            report = ingest_configured(settings, store, embedder, files, collection)
+            print(f"ingested {len(files)} documents into a temporary collection ({store.count(collection)} chunks); "
                   f"retrieval {settings.retrieval_mode} + {settings.rerank} rerank, top {settings.top_k}, "
                   f"min similarity {settings.min_score}")
             if report.failed:
-                print(f"warning: {len(report.failed)} paragraphs failed to ingest", file=sys.stderr)
+                print(f"warning: {len(report.failed)} documents failed to ingest", file=sys.stderr)
             yield settings, store, embedder
         finally:
             client.close()
+
+
+def squad_collection() -> AbstractContextManager[tuple[Settings, VectorStore, Embeddings]]:
+    """The whole SQuAD corpus (411 paragraphs), one file per paragraph."""
+    return temporary_collection(write_corpus, COLLECTION)
 
 
 def correct(answer: Answer, references: list[str]) -> bool:
@@ -88,12 +94,15 @@ def record(q: dict, a: Answer) -> dict:
             "answer": a.answer, "best_similarity": best_similarity(a.contexts),
             "answer_check_p": g.answer_check.p_supported if g and g.answer_check else None,
             "min_claim_p": min((c.p_supported for c in g.claims if c.p_supported is not None), default=None) if g else None,
-            "correct": correct(a, q["answers"]) if q["answerable"] else None}
+            "correct": correct(a, q["answers"]) if q["answerable"] else None,
+            # what later, judge-free checks need to be computed again from the log (--cuts-from)
+            "question": q["question"], "contexts": [c.text for c in a.contexts],
+            "claims": [{"claim": c.claim, "verdict": c.verdict, "p": c.p_supported} for c in g.claims] if g else []}
 
 
 def run_model(settings: Settings, store: VectorStore, embedder, model: str, questions: list[dict],  # noqa: ANN001
-              out: Path | None = None) -> dict:
-    config = settings.with_overrides(llm_model=model, grounding_policy="annotate")
+              out: Path | None = None, policy: str = "annotate") -> dict:
+    config = settings.with_overrides(llm_model=model, grounding_policy=policy)
     llm = make_chat_model(config)
     answers, records, started = [], [], time.perf_counter()
     for q in tqdm(questions, desc=model, unit="question"):
@@ -178,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=None, help="answering models (default: the configured one)")
     parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of qa.jsonl after --skip)")
     parser.add_argument("--skip", type=int, default=0, help="start after the first N questions (a held-out slice)")
+    parser.add_argument("--policy", choices=["annotate", "off"], default="annotate",
+                        help="off: answers only, no judge (the detail check and --cuts-from still work on the log)")
     parser.add_argument("--out", type=Path, help="append one JSON line per question (gate cosine, judge P values)")
     parser.add_argument("--cuts-from", type=Path, nargs="+", metavar="JSONL",
                         help="ask nothing: read the answers from files an earlier --out wrote")
@@ -191,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         questions = every[args.skip:][: args.limit]
         with squad_collection() as (settings, store, embedder):
-            results = [run_model(settings, store, embedder, m, questions, args.out) for m in args.models or [settings.llm_model]]
+            results = [run_model(settings, store, embedder, m, questions, args.out, args.policy)
+                       for m in args.models or [settings.llm_model]]
         records = [r for result in results for r in result["records"]]
     by_model = sample_rows(records, {q["id"]: q for q in every})
     print_cuts(by_model)
