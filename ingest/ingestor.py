@@ -187,12 +187,19 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
 
 def ingest_configured(settings: Settings, store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]],
                       collection: str, progress: Progress | None = None,
-                      should_continue: ShouldContinue | None = None) -> IngestReport:
-    """ingest_files with the chunking and limits of `settings`: what the CLI and the page call."""
+                      should_continue: ShouldContinue | None = None,
+                      refused: list[FileOutcome] | None = None) -> IngestReport:
+    """ingest_files with the chunking and limits of `settings`: what the CLI and the page call.
+
+    `refused`: files turned away before reading (over an upload limit, a link out of the allowed folders); they
+    head the report as failed with their reasons, so a person sees every file they asked for and its fate.
+    """
     tokenizer = tokenizer_for(settings) if settings.chunk_strategy == "token" else None
-    return ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, progress,
-                        strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes,
-                        should_continue=should_continue)
+    report = ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, progress,
+                          strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes,
+                          should_continue=should_continue)
+    report.outcomes[:0] = refused or []
+    return report
 
 
 @dataclass
