@@ -12,6 +12,7 @@ them asks for a re-ingest.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,11 +113,46 @@ def open_client(settings: Settings) -> QdrantClient | EdgeClient:
         return EdgeClient(folder) if settings.qdrant_engine == "edge" else QdrantClient(path=str(folder))
     except RuntimeError as exc:
         if "already accessed" in str(exc):
-            raise StoreLockedError(
-                f"the knowledge base in {folder} is open in another process (often the running "
-                "dashboard). Stop that process, or use a Qdrant server (set QDRANT_URL) for concurrent access."
-            ) from exc
+            raise StoreLockedError(locked_message(folder)) from exc
         raise
+
+
+def locked_message(folder: Path) -> str:
+    """What holds the embedded store's folder and what to do about it, in words a person can act on."""
+    holder = lock_holder(folder / ".lock")
+    if holder is None:
+        who, stop = " (often the running dashboard)", "stop that process"
+    elif holder[0] == os.getpid():
+        who, stop = f" (another client in this same process, PID {holder[0]})", "close that client first"
+    else:
+        pid, command = holder
+        who = f" (PID {pid}: {command})"
+        stop = f"stop it (Ctrl+C in its terminal, or `kill {pid}`)"
+    return (f"the knowledge base in {folder} is open in another process{who}. Embedded Qdrant allows one process per "
+            f"folder: {stop}, then try again; or use a Qdrant server (set QDRANT_URL) for concurrent access.")
+
+
+def lock_holder(lock_file: Path) -> tuple[int, str] | None:
+    """(pid, command line) of the process holding a flock on `lock_file`, from Linux's /proc/locks; None elsewhere
+    or when it cannot be told (both embedded engines lock `<folder>/.lock` with flock)."""
+    try:
+        stat = lock_file.stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    wanted = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    for line in locks.splitlines():
+        fields = line.split()
+        if "->" in fields or wanted not in fields:  # "->": a process waiting for the lock, not holding it
+            continue
+        pid = int(fields[fields.index(wanted) - 1])
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return pid, "command unknown"
+        command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
+        return pid, (command[:117] + "...") if len(command) > 120 else command
+    return None
 
 
 class VectorStore:
