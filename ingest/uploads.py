@@ -7,6 +7,7 @@ embedder busy for hours (screen_uploads applies the per-file and per-upload limi
 
 from __future__ import annotations
 
+import errno
 import re
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ingest.ingestor import FileOutcome
 from ingest.loaders import LoadError, size_text
+from ingest.store import StorageFullError
 from settings import Settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -62,19 +64,30 @@ def screen_uploads(files: list[tuple[str, int]], settings: Settings) -> dict[int
 
 @contextmanager
 def staged_uploads(uploads: list[tuple[str, bytes]], data_dir: Path) -> Iterator[list[tuple[Path, str]]]:
-    """Write uploads into a private temp folder under data_dir; yield (path, source) pairs; clean up after."""
+    """Write uploads into a private temp folder under data_dir; yield (path, source) pairs; clean up after.
+
+    A disk that fills up while staging is a StorageFullError, and the files staged so far are removed with the folder.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=data_dir))
+    folder = None
     try:
-        staged, used = [], set()
-        for name, content in uploads:
-            clean = safe_name(name)
-            while clean in used:
-                clean = "_" + clean
-            used.add(clean)
-            path = folder / clean
-            path.write_bytes(content)
-            staged.append((path, f"upload/{clean}"))
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="upload-", dir=data_dir))
+            staged, used = [], set()
+            for name, content in uploads:
+                clean = safe_name(name)
+                while clean in used:
+                    clean = "_" + clean
+                used.add(clean)
+                path = folder / clean
+                path.write_bytes(content)
+                staged.append((path, f"upload/{clean}"))
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise StorageFullError(f"the disk holding {data_dir} is full: the uploaded files could not be staged, and "
+                                   "nothing was ingested. Free some space and upload again.") from exc
         yield staged
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
