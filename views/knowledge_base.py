@@ -158,7 +158,7 @@ with st.expander("Delete a document"):
     sources = sorted({c.source for c in chunks})
     doomed_doc = st.selectbox(f"Document in {browse!r}", sources, key="kb.delete_doc_name")
     if st.button("Delete document", key="kb.delete_doc"):
-        removed = delete_document(store, browse, doomed_doc)
+        removed = guarded(lambda: delete_document(store, browse, doomed_doc))  # a full disk refuses even a delete
         st.session_state["kb.notice"] = f"Deleted {doomed_doc} from {browse!r}: {removed} chunks removed."
         st.rerun()
 
