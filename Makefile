@@ -3,6 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# The dashboard's listening address; empty = FQA_SERVER_ADDRESS or its default 127.0.0.1 (no login: keep it on loopback
+# unless something in front of it authenticates). `make run ADDRESS=0.0.0.0` serves every interface.
+ADDRESS ?=
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export RAGAS_DO_NOT_TRACK := true
 
@@ -37,9 +40,9 @@ llm: setup
 llm-stop:
 	$(PY) -m ops.llm_server stop
 
+# ops/dashboard.py: address and upload limit from settings.py, so `make run` and the settings never disagree
 dashboard:
-	@echo "Faithful QA dashboard: http://localhost:$(PORT)  (Ctrl+C to stop; the LLM server keeps running, 'make llm-stop' ends it)"
-	$(PY) -m streamlit run app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+	$(if $(ADDRESS),FQA_SERVER_ADDRESS=$(ADDRESS) )$(PY) -m ops.dashboard --port $(PORT)
 
 # Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
 browser:

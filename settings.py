@@ -6,12 +6,13 @@ Qdrant server exactly as other tools do; everything of our own uses the FQA_ pre
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOCAL_LLM_PORT = 8766
 
@@ -72,6 +73,18 @@ class Settings(BaseSettings):
     # knowledge base management (issue 5): chunking strategy (sizes in tokens for "token"), per-file size limit
     chunk_strategy: Literal["recursive", "token", "markdown"] = "recursive"
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # one upload (the Knowledge base page's file picker) at most: thousands of tiny files or a few huge ones would
+    # otherwise be staged on disk and embedded before anyone could stop them (issue 14)
+    max_upload_files: int = Field(default=500, ge=1)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    # folders a folder ingest (the page's folder field, `python -m ingest PATH`) may read, real paths after symlinks;
+    # relative ones are taken from the working directory. Env: a PATH-style list, FQA_INGEST_ROOTS=data:samples:/srv/docs
+    # An empty list turns folder ingest off (uploads still work).
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [Path("data"), Path("samples")])
+
+    # the dashboard's listening address (`make run`, ops/dashboard.py): loopback unless the operator asks otherwise,
+    # since the dashboard has no login and anyone reaching it can read and ingest documents
+    server_address: str = "127.0.0.1"
 
     # grounding check (pipeline/grounding.py): per-claim verdicts after every answer
     grounding_policy: Literal["annotate", "strict", "off"] = "annotate"
@@ -101,6 +114,14 @@ class Settings(BaseSettings):
     rerank: Literal["none", "cheap", "llm"] = "cheap"
     query_expansion: Literal["none", "multi", "hyde"] = "none"
     expansion_queries: int = Field(default=3, ge=1, le=5)  # paraphrases written for multi-query expansion
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        """FQA_INGEST_ROOTS is a list like PATH (os.pathsep between folders); lists pass through."""
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:

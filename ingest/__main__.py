@@ -22,9 +22,10 @@ from tqdm import tqdm
 from ingest.chunking import STRATEGIES, spec_of
 from ingest.collections import collection_name
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
-from ingest.ingestor import IngestProgress, IngestReport, delete_document, ingest_configured, sources_for
+from ingest.ingestor import IngestProgress, IngestReport, delete_document, ingest_configured
 from ingest.loaders import LoadError
 from ingest.migrate import migrate_local
+from ingest.roots import allowed_sources
 from ingest.store import StoreError, VectorStore, embedded_path, legacy_collections, open_client
 from ingest.store_edge import EdgeClient
 from settings import Settings
@@ -101,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         info = embedder_info(settings)
         collection = (collection_name(settings.collection, info.id, spec.strategy, spec.size, spec.overlap)
                       if args.per_config else settings.collection)
-        files = sources_for(args.path, args.include, args.exclude) if args.path else []
+        # the same allowed folders as the page's folder field (FQA_INGEST_ROOTS): links out of them are refused
+        files, refused = (allowed_sources(args.path, settings.ingest_roots, args.include or None, args.exclude or None)
+                          if args.path else ([], []))
         client = open_client(settings)
     except (ValidationError, LoadError, StoreError, EmbedderUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 bar.set_postfix(files=f"{p.files_done}/{p.files_total}", embedded=p.chunks_embedded,
                                 added=p.chunks_added, file=p.current[-30:], refresh=False)
                 bar.refresh()
-            report = ingest_configured(settings, store, embedder, files, collection, progress)
+            report = ingest_configured(settings, store, embedder, files, collection, progress, refused=refused)
     except (StoreError, EmbedderUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ file is several documents (one per row), written in one upsert so it, too, is al
 Small files alone make tiny embedding batches (slow: bench/ingest.py), so new chunks wait in a
 bounded buffer and are embedded together; each file is still upserted on its own, after its vectors exist.
 A batch is embedded in slices of EMBED_SLICE chunks so progress (and a cancel) does not wait for a whole batch.
+A disk too full for the next write (StorageFullError) stops the run with its message; files written stay.
 Cancelling (`should_continue` returning False) stops before the next file or slice: the files of the batch being
 embedded are dropped with their vectors, so no file is ever written in part, and every file not written is
 reported "cancelled".
@@ -24,7 +25,7 @@ from langchain_core.embeddings import Embeddings
 
 from ingest.chunking import Chunk, ChunkSpec, Strategy, TokenCounter, chunk_document, tokenizer_for
 from ingest.loaders import MAX_FILE_BYTES, ROW_SUFFIXES, LoadError, discover, load_documents
-from ingest.store import VectorStore
+from ingest.store import StorageFullError, VectorStore
 from settings import Settings
 
 BATCH_CHUNKS = 256  # new chunks embedded together across files (bench/ingest.py)
@@ -187,12 +188,19 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
 
 def ingest_configured(settings: Settings, store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]],
                       collection: str, progress: Progress | None = None,
-                      should_continue: ShouldContinue | None = None) -> IngestReport:
-    """ingest_files with the chunking and limits of `settings`: what the CLI and the page call."""
+                      should_continue: ShouldContinue | None = None,
+                      refused: list[FileOutcome] | None = None) -> IngestReport:
+    """ingest_files with the chunking and limits of `settings`: what the CLI and the page call.
+
+    `refused`: files turned away before reading (over an upload limit, a link out of the allowed folders); they
+    head the report as failed with their reasons, so a person sees every file they asked for and its fate.
+    """
     tokenizer = tokenizer_for(settings) if settings.chunk_strategy == "token" else None
-    return ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, progress,
-                        strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes,
-                        should_continue=should_continue)
+    report = ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, progress,
+                          strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes,
+                          should_continue=should_continue)
+    report.outcomes[:0] = refused or []
+    return report
 
 
 @dataclass
@@ -224,6 +232,8 @@ def _prepare(store: VectorStore, path: Path, source: str, index: int, collection
         if fresh:
             return file
         _write(store, collection, file, [])
+    except StorageFullError:
+        raise  # not this file's fault: the run stops, the files written so far stay
     except LoadError as exc:
         return FileOutcome(source, "failed", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
@@ -271,6 +281,8 @@ def _embed_and_write(store: VectorStore, embedder: Embeddings, collection: str, 
             else:
                 mine, start = vectors[start:start + len(file.fresh)], start + len(file.fresh)
             _write(store, collection, file, mine)
+        except StorageFullError:
+            raise  # every file after it would fail the same way: the run stops with the message
         except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
             yield file.index, _failed(file.source, exc)
             continue

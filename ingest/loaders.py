@@ -17,6 +17,10 @@ TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 ROW_SUFFIXES = (".csv", ".jsonl")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".pdf", ".html", ".htm", ".docx", *ROW_SUFFIXES)
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# A .docx unpacking to more than ZIP_MAX_RATIO times its size (and past ZIP_RATIO_FLOOR) is refused: Word's XML
+# packs about 5-15x; a zip bomb packs 1000x and more
+ZIP_MAX_RATIO = 100
+ZIP_RATIO_FLOOR = 10 * 1024 * 1024
 TEXT_COLUMNS = ("text", "content")  # a row's text comes from the first of these columns, else from all columns
 
 
@@ -65,11 +69,35 @@ def _html_text(data: bytes, name: str) -> tuple[str, str]:
     return title, soup.get_text("\n", strip=True)
 
 
-def _docx_text(path: Path, name: str) -> str:
+def _check_unpacked_size(path: Path, name: str, max_bytes: int) -> None:
+    """Refuse a zip (a .docx is one) that would unpack past the per-file limit, or that unpacks far beyond its own
+    size, before python-docx inflates it in memory: a few-kB "zip bomb" can hold gigabytes of XML.
+
+    The sizes come from the zip's directory; zipfile stops inflating a member at its declared size (and fails its
+    CRC check if more was hidden), so a lying directory cannot make python-docx read more than is checked here.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise LoadError(f"{name}: not a readable Word document (BadZipFile)") from exc
+    packed = path.stat().st_size
+    if unpacked > max_bytes:
+        raise LoadError(f"{name}: unpacks to {size_text(unpacked)}, over the {size_text(max_bytes)} limit per file; "
+                        "not read (a Word file this large is likely a zip bomb)")
+    if unpacked > ZIP_RATIO_FLOOR and unpacked > ZIP_MAX_RATIO * packed:
+        raise LoadError(f"{name}: unpacks to {size_text(unpacked)} from {size_text(packed)} "
+                        f"({unpacked // max(packed, 1):,} times its size); not read (this looks like a zip bomb)")
+
+
+def _docx_text(path: Path, name: str, max_bytes: int) -> str:
     import zipfile
 
     from docx import Document
 
+    _check_unpacked_size(path, name, max_bytes)
     try:
         return "\n\n".join(p.text for p in Document(str(path)).paragraphs)
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -134,14 +162,14 @@ def load_documents(path: Path, source: str | None = None, max_bytes: int = MAX_F
         raise LoadError(f"{name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
     size = path.stat().st_size
     if size > max_bytes:
-        raise LoadError(f"{name}: too large ({_size(size)}; the limit is {_size(max_bytes)})")
+        raise LoadError(f"{name}: too large ({size_text(size)}; the limit is {size_text(max_bytes)})")
     if suffix in ROW_SUFFIXES:
         return _rows(path.read_bytes(), name, suffix)
     title = ""
     if suffix == ".pdf":
         text = _pdf_text(path, name)
     elif suffix == ".docx":
-        text = _docx_text(path, name)
+        text = _docx_text(path, name, max_bytes)
     elif suffix in (".html", ".htm"):
         title, text = _html_text(path.read_bytes(), name)
     else:
@@ -151,7 +179,8 @@ def load_documents(path: Path, source: str | None = None, max_bytes: int = MAX_F
     return [LoadedDocument(source=name, title=title or _first_heading(text), text=text)]
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """A byte count for a message: MB from 0.1 MB up, else bytes."""
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 

@@ -12,6 +12,8 @@ them asks for a re-ingest.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from settings import Settings
 
 
 class StoreError(RuntimeError):
-    """A Qdrant problem worded for a person."""
+    """A storage problem (Qdrant, the disk under it) worded for a person."""
 
 
 class StoreLockedError(StoreError):
@@ -43,6 +45,28 @@ class CollectionNotFoundError(StoreError):
 
 class CollectionMismatchError(StoreError):
     pass
+
+
+class StorageFullError(StoreError):
+    """Not enough free disk for a write; raised before writing, so what is stored stays as it was."""
+
+
+# Free disk the embedded edge engine must keep beyond a write's own size. It writes through memory-mapped files, and a
+# page it cannot back on a full disk kills the whole process with SIGBUS (measured on a full ext4 volume: the ingest
+# died with no message, rc 135, at 256 kB free; 1 MB free took 210 chunks). The files written before are intact (its
+# WAL replays on the next open), but a dashboard would vanish. 16 MB is far above what one file's write needs.
+MIN_FREE_BYTES = 16 * 2**20
+
+
+def ensure_room(folder: Path, need: int, what: str) -> None:
+    """Raise StorageFullError unless the disk holding `folder` has `need` bytes free plus MIN_FREE_BYTES."""
+    free = shutil.disk_usage(folder).free
+    if free < need + MIN_FREE_BYTES:
+        raise StorageFullError(
+            f"the disk holding {folder} is (nearly) full: {free / 2**20:.1f} MB free, {(need + MIN_FREE_BYTES) / 2**20:.1f} "
+            f"MB needed to {what}. Nothing was written for it and what is stored is intact; free some space and try "
+            "again (files already ingested are skipped)."
+        )
 
 
 DENSE = "dense"
@@ -112,11 +136,46 @@ def open_client(settings: Settings) -> QdrantClient | EdgeClient:
         return EdgeClient(folder) if settings.qdrant_engine == "edge" else QdrantClient(path=str(folder))
     except RuntimeError as exc:
         if "already accessed" in str(exc):
-            raise StoreLockedError(
-                f"the knowledge base in {folder} is open in another process (often the running "
-                "dashboard). Stop that process, or use a Qdrant server (set QDRANT_URL) for concurrent access."
-            ) from exc
+            raise StoreLockedError(locked_message(folder)) from exc
         raise
+
+
+def locked_message(folder: Path) -> str:
+    """What holds the embedded store's folder and what to do about it, in words a person can act on."""
+    holder = lock_holder(folder / ".lock")
+    if holder is None:
+        who, stop = " (often the running dashboard)", "stop that process"
+    elif holder[0] == os.getpid():
+        who, stop = f" (another client in this same process, PID {holder[0]})", "close that client first"
+    else:
+        pid, command = holder
+        who = f" (PID {pid}: {command})"
+        stop = f"stop it (Ctrl+C in its terminal, or `kill {pid}`)"
+    return (f"the knowledge base in {folder} is open in another process{who}. Embedded Qdrant allows one process per "
+            f"folder: {stop}, then try again; or use a Qdrant server (set QDRANT_URL) for concurrent access.")
+
+
+def lock_holder(lock_file: Path) -> tuple[int, str] | None:
+    """(pid, command line) of the process holding a flock on `lock_file`, from Linux's /proc/locks; None elsewhere
+    or when it cannot be told (both embedded engines lock `<folder>/.lock` with flock)."""
+    try:
+        stat = lock_file.stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    wanted = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    for line in locks.splitlines():
+        fields = line.split()
+        if "->" in fields or wanted not in fields:  # "->": a process waiting for the lock, not holding it
+            continue
+        pid = int(fields[fields.index(wanted) - 1])
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return pid, "command unknown"
+        command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
+        return pid, (command[:117] + "...") if len(command) > 120 else command
+    return None
 
 
 class VectorStore:
@@ -135,6 +194,7 @@ class VectorStore:
         if self.client.collection_exists(name):
             self.check(name)
             return False
+        self._ensure_room(0, f"create the collection {name!r}")
         self.client.create_collection(
             name,
             vectors_config={DENSE: qm.VectorParams(size=self.embedder.dim, distance=qm.Distance.COSINE)},
@@ -184,6 +244,7 @@ class VectorStore:
                        keep_ids: list[str]) -> None:
         """Upsert a document's new chunks (dense vectors given, sparse ones computed from payload["text"]),
         then drop its chunks that are no longer produced."""
+        self._ensure_room(_write_bytes(chunks, vectors), f"write {source}")
         self.upsert(name, chunks, vectors)
         self.client.delete(
             name,
@@ -199,6 +260,7 @@ class VectorStore:
     def upsert(self, name: str, chunks: list[dict], vectors: list[list[float]]) -> None:
         """Write chunks ({"id", "payload"}) with their dense vectors, in one request; BM25 vectors come from the text."""
         if chunks:
+            self._ensure_room(_write_bytes(chunks, vectors), f"write {len(chunks)} chunks into {name!r}")
             self.client.upsert(name, points=self._points(name, chunks, vectors), wait=True)
 
     def optimize(self, name: str) -> None:
@@ -206,7 +268,16 @@ class VectorStore:
         fresh segments are searched by brute force (bench/retrieval.py). Servers optimize by themselves; local
         mode has nothing to optimize."""
         if isinstance(self.client, EdgeClient):
+            # it writes the indexed segments beside the old ones before dropping those
+            self._ensure_room(int((self._disk_mb(name) or 0) * 2**20), f"build the search index of {name!r} (its "
+                              "chunks are stored and searchable meanwhile, only slower)")
             self.client.optimize(name)
+
+    def _ensure_room(self, need: int, what: str) -> None:
+        """Refuse a write the disk cannot hold, before the edge engine starts it (see MIN_FREE_BYTES: it would die
+        of SIGBUS mid-write). Local mode (SQLite) fails a write cleanly, and a server minds its own disk."""
+        if isinstance(self.client, EdgeClient):
+            ensure_room(self.client.path, need, what)
 
     def delete_collection(self, name: str) -> None:
         self._hybrid.pop(name, None)
@@ -300,6 +371,11 @@ class VectorStore:
         sparse_vectors = sparse.encode_documents([c["payload"]["text"] for c in chunks])
         return [qm.PointStruct(id=c["id"], vector={DENSE: v, SPARSE: s}, payload=c["payload"])
                 for c, v, s in zip(chunks, vectors, sparse_vectors, strict=True)]
+
+
+def _write_bytes(chunks: list[dict], vectors: list[list[float]]) -> int:
+    """A generous estimate of the disk a write takes: vectors and payloads, in the log, the segment and an index."""
+    return 3 * (sum(4 * len(v) for v in vectors) + sum(2 * len(json.dumps(c["payload"])) for c in chunks))
 
 
 def _unit(vector: list[float]) -> np.ndarray:

@@ -131,7 +131,7 @@ def test_uploaded_names_cannot_escape_the_data_folder(tmp_path):
 
 def test_cli_reports_outcomes_and_fails_when_a_file_failed(settings, mixed_folder):
     (mixed_folder / "broken.pdf").write_bytes(b"garbage")
-    env = {"FQA_DATA_DIR": str(settings.data_dir), "PATH": "/usr/bin:/bin"}
+    env = {"FQA_DATA_DIR": str(settings.data_dir), "PATH": "/usr/bin:/bin", "FQA_INGEST_ROOTS": str(mixed_folder.parent)}
     result = subprocess.run([sys.executable, "-m", "ingest", str(mixed_folder), "--collection", "cli"],
                             capture_output=True, text=True, cwd=REPO, env=env)
     assert result.returncode == 1, result.stderr

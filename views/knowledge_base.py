@@ -13,9 +13,10 @@ from pydantic import ValidationError
 
 from ingest.chunking import STRATEGIES, spec_of
 from ingest.collections import collection_name
-from ingest.ingestor import IngestReport, delete_document, ingest_configured, sources_for
+from ingest.ingestor import FileOutcome, IngestReport, delete_document, ingest_configured, sources_for
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
-from ingest.uploads import staged_uploads
+from ingest.roots import allowed_sources, roots_hint
+from ingest.uploads import UploadRefusedError, screen_uploads, staged_uploads
 from ui import jobs, kb_widgets, resources
 from ui.widgets import KNOWN_ERRORS, guarded, store_or_stop
 
@@ -39,7 +40,8 @@ st.subheader("Add documents")
 uploads = st.file_uploader("Files", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES], accept_multiple_files=True,
                            key="kb.files") or []
 folder_cols = st.columns([2, 1, 1])
-folder = folder_cols[0].text_input("Or a folder on this machine (read recursively)", key="kb.folder").strip()
+folder = folder_cols[0].text_input("Or a folder on this machine (read recursively)", key="kb.folder",
+                                   help=roots_hint(base.ingest_roots)).strip()
 include = folder_cols[1].text_input("Include globs", placeholder="*.md, *.pdf", key="kb.include")
 exclude = folder_cols[2].text_input("Exclude globs", placeholder="drafts/*", key="kb.exclude")
 use_sample = st.checkbox("Ingest the bundled sample knowledge base (samples/kb)", value=not infos, key="kb.sample")
@@ -66,12 +68,25 @@ if spec and per_config:
     collection = collection_name(collection or base.collection, store.embedder.id, spec.strategy, spec.size, spec.overlap)
     st.caption(f"Ingesting into **{collection}**")
 
+refused: list[FileOutcome] = []  # files turned away before reading, reported with the others after the ingest
 try:
-    folder_files = sources_for(Path(folder), _globs(include) or None, _globs(exclude) or None) if folder else []
+    folder_files, refused = (allowed_sources(Path(folder), base.ingest_roots, _globs(include) or None,
+                                             _globs(exclude) or None) if folder else ([], []))
 except LoadError as exc:
     st.error(str(exc), icon=":material/folder_off:")
     folder_files = []
 sample_files = sources_for(base.sample_kb) if use_sample else []
+try:
+    too_large = screen_uploads([(f.name, f.size) for f in uploads], base)
+except UploadRefusedError as exc:
+    st.error(str(exc), icon=":material/block:")
+    uploads, too_large = [], {}
+refused += too_large.values()
+uploads = [f for i, f in enumerate(uploads) if i not in too_large]  # their bytes are never read or staged
+if refused:
+    st.warning(f"{len(refused)} file(s) will not be read; the ingest report lists them too.", icon=":material/block:")
+    st.dataframe(pd.DataFrame([{"file": o.source, "reason": o.reason} for o in refused]), hide_index=True,
+                 key="kb.refused")
 
 candidates = {f.name: (f.name, f.getvalue(), None) for f in uploads}
 candidates |= {source: (source, None, path) for path, source in folder_files + sample_files}
@@ -87,7 +102,7 @@ if spec and candidates:
 if st.button("Ingest", type="primary", key="kb.ingest"):
     if config is None:
         st.stop()
-    if not (uploads or folder_files or sample_files):
+    if not (uploads or folder_files or sample_files or refused):
         st.warning("Choose files to upload, a folder, or tick the sample box.")
         st.stop()
     embedder = guarded(resources.embedder)
@@ -98,7 +113,7 @@ if st.button("Ingest", type="primary", key="kb.ingest"):
     def ingest(job: jobs.Job) -> IngestReport:
         with staged_uploads(payload, base.data_dir) as staged:
             return ingest_configured(config, store, embedder, staged + files, target, job.report,
-                                     should_continue=job.should_continue)
+                                     should_continue=job.should_continue, refused=refused)
 
     try:
         started = jobs.registry().start(f"ingest:{target}", f"Ingest into {target!r}", ingest, KNOWN_ERRORS)
@@ -143,7 +158,7 @@ with st.expander("Delete a document"):
     sources = sorted({c.source for c in chunks})
     doomed_doc = st.selectbox(f"Document in {browse!r}", sources, key="kb.delete_doc_name")
     if st.button("Delete document", key="kb.delete_doc"):
-        removed = delete_document(store, browse, doomed_doc)
+        removed = guarded(lambda: delete_document(store, browse, doomed_doc))  # a full disk refuses even a delete
         st.session_state["kb.notice"] = f"Deleted {doomed_doc} from {browse!r}: {removed} chunks removed."
         st.rerun()
 
