@@ -41,6 +41,7 @@ class Logged:
     faulted: Fault | None
     text: str  # every message's content, joined: which question a call was about
     stream: bool
+    structured: bool  # asked for a JSON reply (response_format): a judge's call, not an answer's
 
 
 @dataclass
@@ -96,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.server.plan.take(model)
         text = "\n".join(str(m.get("content")) for m in request.get("messages", []))
         with self.server.plan.lock:
-            self.server.plan.log.append(Logged(model, fault, text, stream))
+            self.server.plan.log.append(Logged(model, fault, text, stream, "response_format" in request))
         if fault == "500":
             self._reply(500, json.dumps({"error": {"code": 500, "message": "injected fault: internal server error",
                                                    "type": "server_error"}}).encode())
