@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     judge_model: str = "qwen2.5-1.5b"
     judge_timeout_s: float = 300.0
 
+    # faults (issue 14): retries of a failed LLM call (refused connection, timeout, HTTP 408/409/429/5xx), with the
+    # openai client's exponential backoff; small, since every retry of a timeout waits llm_timeout_s again
+    llm_retries: int = Field(default=1, ge=0, le=3)
+
     # chunking and retrieval defaults
     chunk_size: int = Field(default=600, ge=50, le=8000)
     chunk_overlap: int = Field(default=80, ge=0)

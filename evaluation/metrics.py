@@ -40,15 +40,15 @@ from pydantic import BaseModel, Field
 from ragas.embeddings.base import BaseRagasEmbedding
 from ragas.llms import InstructorLLM
 from ragas.metrics.collections import AnswerRelevancy, ContextPrecision, ContextRecall, Faithfulness
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from evaluation.cache import ResultCache, cache_key
-from pipeline.llm import StructuredMode, refused_json_schema, structured_mode
+from pipeline.llm import StructuredMode, may_refuse_json_schema, remember_json_mode, structured_mode
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ATTEMPTS = 2  # one retry for connection errors and timeouts; never for bad output
+TRANSIENT_ATTEMPTS = 2  # one retry for connection errors, timeouts and HTTP 429/5xx; never for bad output
 PARSE_RETRIES = 2  # Instructor re-asks after unparseable output: 1 + 2 = 3 tries
 JUDGE_MAX_TOKENS = 512  # Ragas' default is 1024; the NLI verdicts of a short answer fit well within 512
 REASON_MAX_CHARS = 300
@@ -151,8 +151,18 @@ def _causes(exc: BaseException) -> list[BaseException]:
 _TRANSIENT = (openai.APIConnectionError, httpx.TransportError, TimeoutError, ConnectionError)  # APITimeoutError ⊂ APIConnectionError
 
 
+def _busy(exc: BaseException) -> bool:
+    """HTTP 429 or 5xx: an overloaded or restarting server, worth one more try after a pause."""
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code == 429 or exc.status_code >= 500)
+
+
 def is_transient(exc: BaseException) -> bool:
     return any(isinstance(e, _TRANSIENT) for e in _causes(exc))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """What the judge tries again: a transient transport failure, or a busy server (not bad output)."""
+    return is_transient(exc) or any(_busy(e) for e in _causes(exc))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -175,7 +185,8 @@ def describe_failure(exc: BaseException, max_tokens: int | None = None) -> str:
     elif type(exc).__name__ == "InstructorRetryException":
         status = next((e for e in chain if isinstance(e, openai.APIStatusError)), None)
         if status is not None:
-            reason = f"judge HTTP error {status.status_code}: {type(status).__name__}: {_first_line(status)}"
+            tries = f" after {TRANSIENT_ATTEMPTS} attempts" if _busy(status) else ""
+            reason = f"judge HTTP error {status.status_code}{tries}: {type(status).__name__}: {_first_line(status)}"
         else:
             tries = getattr(exc, "n_attempts", None) or PARSE_RETRIES + 1
             reason = f"judge returned unparseable output after {tries} tries: {type(root).__name__}: {_first_line(root)}"
@@ -223,14 +234,24 @@ class Judge:
             MetricName.CONTEXT_RECALL: ContextRecall(llm=llm),
         }
 
-    def _refused_json_schema(self, exc: BaseException) -> bool:
-        """True when this json_schema call failed because the endpoint refuses json_schema: JSON mode from now on."""
+    def _may_refuse_json_schema(self, exc: BaseException) -> bool:
+        """True when this json_schema call's error may mean the endpoint refuses json_schema (`pipeline.llm`)."""
         status = next((e for e in _causes(exc) if isinstance(e, openai.APIStatusError)), None)
-        if self.mode != "json_schema" or status is None or not refused_json_schema(status, self._endpoint, self.model):
-            return False
-        log.info("judge endpoint %s refused json_schema (HTTP %s): asking in JSON mode", self.base_url, status.status_code)
+        return self.mode == "json_schema" and status is not None and may_refuse_json_schema(status, self._endpoint)
+
+    async def _ascore_in_json_mode(self, metric: MetricName, question: str, answer: str, contexts: list[str],
+                                   reference: str | None) -> Any:
+        """Score again in JSON mode after a possible json_schema refusal; kept (for the process) only if it works:
+        an endpoint failing every request is not refusing json_schema."""
         self._use("json_object")
-        return True
+        try:
+            out = await self._ascore(metric, question, answer, contexts, reference)
+        except Exception:
+            self._use("json_schema")
+            raise
+        log.info("judge endpoint %s refused json_schema: asking in JSON mode", self.base_url)
+        remember_json_mode(self._endpoint, self.model)
+        return out
 
     def check(self, timeout_s: float = 3.0) -> None:
         """Raise `JudgeUnavailableError` if the endpoint refuses GET /models, errors, or does not list the judge model.
@@ -329,8 +350,8 @@ class Judge:
                                  reference: str | None) -> Any:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
-            retry=retry_if_exception(is_transient),
-            wait=wait_fixed(1.0),
+            retry=retry_if_exception(is_retryable),
+            wait=wait_exponential(multiplier=1.0, max=8.0),  # 1 s, then 2, 4 …: a restarting server gets time
             reraise=True,
         )
         async for attempt in retrying:
@@ -338,9 +359,9 @@ class Judge:
                 try:
                     out = await self._ascore(metric, question, answer, contexts, reference)
                 except Exception as exc:
-                    if not self._refused_json_schema(exc):
+                    if not self._may_refuse_json_schema(exc):
                         raise
-                    out = await self._ascore(metric, question, answer, contexts, reference)
+                    out = await self._ascore_in_json_mode(metric, question, answer, contexts, reference)
         return out.value
 
     async def _ascore(self, metric: MetricName, question: str, answer: str, contexts: list[str],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,9 @@ class EdgeClient:
             self._lock.close()
             raise RuntimeError(f"Storage folder {self.path} is already accessed by another instance of EdgeClient") from exc
         self._shards: dict[str, qe.EdgeShard] = {}
+        # the dashboard shares this client between sessions (threads): two first searches of a collection at once
+        # each loaded its shard, and the second failed on the first's WAL lock ("Can't init WAL: WouldBlock")
+        self._loading = threading.Lock()
         # collection.json parsed once: only this client writes the folder (the lock), and searches read it each time
         self._infos: dict[str, EdgeCollectionInfo] = {}
 
@@ -181,11 +185,14 @@ class EdgeClient:
                                                        payload=h.payload, vector=_vector_out(h.vector)) for h in hits])
 
     def _shard(self, name: str) -> qe.EdgeShard:
-        if name not in self._shards:
-            if not self.collection_exists(name):
-                raise ValueError(f"Collection {name} not found")
-            self._shards[name] = qe.EdgeShard.load(str(self.path / name / "shard"))
-        return self._shards[name]
+        if (shard := self._shards.get(name)) is not None:
+            return shard
+        with self._loading:  # one load per collection, however many threads ask for it first
+            if name not in self._shards:
+                if not self.collection_exists(name):
+                    raise ValueError(f"Collection {name} not found")
+                self._shards[name] = qe.EdgeShard.load(str(self.path / name / "shard"))
+            return self._shards[name]
 
 
 def _point_id(point_id: Any) -> Any:

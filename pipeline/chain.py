@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import openai
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -28,7 +27,7 @@ from pipeline.grounding import (
     judge_settings,
     split_claims,
 )
-from pipeline.llm import explain_llm_error, make_chat_model
+from pipeline.llm import LLM_FAILURES, explain_llm_error, make_chat_model
 from pipeline.prompt import PROMPT, PROMPT_VERSION, format_context
 from settings import Settings
 
@@ -89,7 +88,7 @@ class AnswerStream:
     def _guard(self, call):  # noqa: ANN001, ANN202 - any callable, its result
         try:
             return call()
-        except openai.OpenAIError as exc:
+        except LLM_FAILURES as exc:
             raise explain_llm_error(exc, self._settings) from exc
 
     def __iter__(self) -> Iterator[str]:
@@ -106,7 +105,7 @@ class AnswerStream:
                 # ask once more without streaming rather than report an empty answer
                 self._tokens = [generate.invoke(self._state)]
                 yield self._tokens[0]
-        except openai.OpenAIError as exc:
+        except LLM_FAILURES as exc:
             raise explain_llm_error(exc, self._settings) from exc
 
     def finish(self) -> Answer:

@@ -338,10 +338,11 @@ def p_supported(message: AIMessage) -> float | None:
 
 def _ask(judge: BaseChatModel, messages: list[BaseMessage], schema: type[T],
          settings: Settings) -> tuple[T, AIMessage]:
-    """One JSON reply, retried (bounded) when the output does not parse or the server errs."""
+    """One JSON reply, asked again (bounded) when the output does not parse; a server error is retried, with
+    backoff, by the chat model's own client (`llm_retries`)."""
     model = judge_settings(settings).llm_model
     for attempt in Retrying(stop=stop_after_attempt(settings.grounding_retries), reraise=True,
-                            retry=retry_if_exception_type((JudgeOutputError, openai.InternalServerError))):
+                            retry=retry_if_exception_type(JudgeOutputError)):
         with attempt:
             message = invoke_structured(judge, messages, schema, settings, model, logprobs=True,
                                         top_logprobs=TOP_LOGPROBS)
