@@ -36,6 +36,7 @@ from evaluation.aggregate import threshold_points  # noqa: E402
 from evaluation.runstore import RunStore, SampleRow  # noqa: E402
 from pipeline.answer import Answer  # noqa: E402
 from pipeline.chain import answer_question, pipeline_config  # noqa: E402
+from pipeline.details import check_details  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.retrieval import best_similarity  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -168,6 +169,20 @@ def print_cuts(by_model: dict[str, list[SampleRow]]) -> None:
             print(f"  {p.threshold:.2f}  {share(hallucinated, n_unans):>12}  {share(right, n_ans):>12}")
 
 
+def print_detail_check(records: list[dict]) -> None:
+    """What the question-detail check (pipeline.details, no LLM) does to the logged answers, recomputed from their
+    passages: unanswerable questions answered anyway that it flags, answerable ones answered right that it flags
+    (a cost), and what strict would keep with it added to the judge's verdicts when the log has them."""
+    for model in dict.fromkeys(r["model"] for r in records):
+        answered = [r for r in records if r["model"] == model and not r["abstained"] and "contexts" in r]
+        flagged = {r["id"] for r in answered if check_details(r["question"], r["answer"], r["contexts"]).missing}
+        unans = [r for r in answered if not r["answerable"]]
+        right = [r for r in answered if r["correct"]]
+        print(f"{model}, question-detail check: flags {share(sum(r['id'] in flagged for r in unans), len(unans))} of "
+              f"the unanswerable questions answered anyway, {share(sum(r['id'] in flagged for r in right), len(right))} "
+              "of the answerable ones answered right")
+
+
 def save_runs(by_model: dict[str, list[SampleRow]], settings: Settings) -> list[str]:
     """One stored run per answering model, so the Tune page draws its answer-check curve (no Ragas metrics)."""
     runs, ids = RunStore(settings.runs_db), []
@@ -207,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         records = [r for result in results for r in result["records"]]
     by_model = sample_rows(records, {q["id"]: q for q in every})
     print_cuts(by_model)
+    print_detail_check(records)
     if args.save_run:
         print("stored as runs " + ", ".join(save_runs(by_model, Settings())))
     if results:
