@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy.stats import rankdata
 
 from evaluation.cache import ResultCache, cache_key
-from evaluation.metrics import Judge, MetricName
+from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from ingest.store import StoredChunk
 from pipeline.grounding import (CheapSignal, CheckInput, Grounding, check_grounding, claim_evidence, judge_context,
                                 judge_settings, missing_terms, split_claims)
@@ -377,8 +377,11 @@ def run_judge_check(settings: Settings, rows: list[LabelledAnswer], pairs: str, 
     """
     info = JudgeInfo.of(settings, ragas, faithfulness_cut)
     # the grounding judge is the answering endpoint's grounding model: checked the way the Ragas judge is
-    Judge(settings.with_overrides(judge_base_url=settings.openai_base_url, judge_api_key=settings.openai_api_key,
-                                  judge_model=info.grounding_model), embedder).check()
+    try:
+        Judge(settings.with_overrides(judge_base_url=settings.openai_base_url, judge_api_key=settings.openai_api_key,
+                                      judge_model=info.grounding_model), embedder).check()
+    except JudgeUnavailableError as exc:
+        raise JudgeUnavailableError(f"the grounding judge (OPENAI_BASE_URL, FQA_GROUNDING_MODEL): {exc}") from exc
     ragas_judge = Judge(settings, embedder, cache=cache) if ragas else None
     if ragas_judge is not None:
         ragas_judge.check()
