@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -264,6 +266,25 @@ def _print_trust(report: TrustReport) -> None:
         print(verdict(report, "faithfulness"))
 
 
+@contextmanager
+def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
+    """A should-continue check that the first Ctrl-C turns false: a long judge check then stores the report of the
+    answers done after the one in flight; a second Ctrl-C stops at once (what was scored stays in the cache)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after the answer in flight, then storing the report (Ctrl-C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: not stop.is_set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_judge_check(args: argparse.Namespace, settings: Settings) -> int:
     path = args.pairs or default_pairs()
     if (args.limit or 0) < 0:
@@ -274,13 +295,15 @@ def cmd_judge_check(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
     try:
         embedder = make_embedder(settings)
-        with tqdm(total=len(rows), unit="answer", desc="judge check", file=sys.stderr) as bar:
+        with tqdm(total=len(rows), unit="answer", desc="judge check", file=sys.stderr) as bar, \
+                stop_on_interrupt() as should_continue:
             def progress(p: CheckProgress) -> None:
                 bar.n = p.done
                 bar.set_postfix_str(f"{p.failed} failed · {p.doing[:40]}" if p.failed else p.doing[:50])
                 bar.refresh()
             report = run_judge_check(settings, rows, str(path), embedder, ragas=args.ragas,
-                                     cache=None if args.no_cache else default_cache(settings.data_dir), progress=progress)
+                                     cache=None if args.no_cache else default_cache(settings.data_dir), progress=progress,
+                                     should_continue=should_continue)
     except (JudgeUnavailableError, EmbedderUnavailableError) as exc:
         return _fail(str(exc), 1)
     if args.json:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -210,3 +214,20 @@ def test_the_real_judge_scores_labelled_answers_end_to_end_through_the_cli(llm_s
     # the real server returns log-probabilities: every scored answer has a P(supported) to rank by
     assert all(0.0 <= a.grounding.p_supported <= 1.0 for a in report.answers if a.grounding)
     assert latest_report(llm_settings) == report
+
+
+def test_ctrl_c_on_the_cli_stores_the_report_of_the_answers_done(fake_judge, capsys):
+    server, settings = fake_judge
+    server.delay_s = 0.3  # several seconds for the bundled 40 answers: time to be interrupted
+
+    def interrupt_once_judging() -> None:
+        while len(server.chat_requests) < 4:  # a couple of answers under way
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_judging, daemon=True).start()
+    code = cli.main(["judge-check", "--pairs", str(BUNDLED_PAIRS), "--json"])
+    report = TrustReport.model_validate_json(capsys.readouterr().out)
+    assert code == 1 and report.status == "cancelled" and 0 < report.n_answers < 40
+    assert latest_report(settings) == report
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is itself again afterwards
