@@ -52,7 +52,7 @@ def run_model(settings: Settings, model: str, rows: list[LabelledAnswer], embedd
     config = settings.with_overrides(grounding_model=model)
     judge = make_chat_model(judge_settings(config))
     started = time.perf_counter()
-    results: list[Grounding] = [check_labelled_answer(config, row, embedder, judge)[0]
+    results: list[Grounding] = [check_labelled_answer(config, row, embedder, judge)
                                 for row in tqdm(rows, desc=model, unit="answer")]
     seconds = (time.perf_counter() - started) / len(rows)
     truth = [r.hallucinated for r in rows]

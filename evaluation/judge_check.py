@@ -39,7 +39,7 @@ from scipy.stats import rankdata
 from evaluation.cache import ResultCache, cache_key
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from ingest.store import StoredChunk
-from pipeline.grounding import (CheapSignal, CheckInput, Grounding, check_grounding, claim_evidence, judge_context,
+from pipeline.grounding import (CheckInput, Grounding, check_grounding, claim_evidence, judge_context,
                                 judge_settings, missing_terms, split_claims)
 from pipeline.llm import make_chat_model
 from settings import Settings
@@ -204,22 +204,27 @@ class AnswerResult(BaseModel):
 
 
 def check_labelled_answer(settings: Settings, row: LabelledAnswer, embedder: Embeddings,
-                          judge: BaseChatModel) -> tuple[Grounding, list[CheapSignal]]:
+                          judge: BaseChatModel) -> Grounding:
     """The pipeline's grounding check on one labelled answer, its knowledge paragraph the only passage."""
     chunk = StoredChunk(id=row.id, source="labelled pairs", chunk_index=0, start=0, end=len(row.knowledge),
                         text=row.knowledge.strip())
     claims = split_claims(row.answer)
     signals, _ = claim_evidence(claims, [chunk], embedder, row.question)
     item = CheckInput(question=row.question, context=judge_context([chunk]), answer=" ".join(claims))
-    return check_grounding(settings, item, claims, signals, judge), signals
+    return check_grounding(settings, item, claims, signals, judge)
+
+
+def unchecked_reason(grounding: Grounding) -> str | None:
+    """Why the judge left part of a check undecided (it failed: unreachable, unparseable); None when it decided all."""
+    if unchecked := [c.reason for c in grounding.claims if c.verdict == "unchecked"]:
+        return f"claim unchecked: {unchecked[0]}"
+    if grounding.answer_check is not None and grounding.answer_check.verdict == "unchecked":
+        return f"answer check unchecked: {grounding.answer_check.reason}"
+    return None
 
 
 def grounding_score(grounding: Grounding) -> GroundingScore:
-    """What the report keeps of a check; ValueError when the judge left part of it unchecked (a judge failure)."""
-    if unchecked := [c.reason for c in grounding.claims if c.verdict == "unchecked"]:
-        raise ValueError(f"claim unchecked: {unchecked[0]}")
-    if grounding.answer_check is not None and grounding.answer_check.verdict == "unchecked":
-        raise ValueError(f"answer check unchecked: {grounding.answer_check.reason}")
+    """What the report keeps of a decided check."""
     # a claim the term veto ruled out was never put to the judge (no plain verdict): it counts as P 0
     ps = [0.0 if c.judge_said is None and c.verdict == "not_supported" else c.p_supported
           for c in grounding.claims if c.verdict != "abstain"]
@@ -359,9 +364,12 @@ def _ground(settings: Settings, row: LabelledAnswer, embedder: Embeddings, judge
     if cache is not None and (hit := cache.get("judge", key)) is not None:
         return GroundingScore.model_validate_json(hit), None
     try:
-        score = grounding_score(check_labelled_answer(settings, row, embedder, judge)[0])
+        grounding = check_labelled_answer(settings, row, embedder, judge)
     except Exception as exc:  # noqa: BLE001 - one answer's failure is recorded on it; the others go on
         return None, f"{exc.__class__.__name__}: {exc}"[:300]
+    if why := unchecked_reason(grounding):
+        return None, why
+    score = grounding_score(grounding)
     if cache is not None:
         cache.put("judge", key, score.model_dump_json())
     return score, None
