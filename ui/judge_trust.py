@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from evaluation.cache import default_cache
 from evaluation.judge_check import (FAITHFULNESS_CUT, CheckProgress, JudgeInfo, LabelledAnswer, PairFileError,
@@ -88,7 +89,7 @@ def show_report(report: TrustReport, base: Settings) -> None:
                                                              for s in failed))
 
 
-def _pairs(upload) -> tuple[list[LabelledAnswer], str] | None:  # noqa: ANN001 - UploadedFile | None
+def _pairs(upload: UploadedFile | None) -> tuple[list[LabelledAnswer], str] | None:
     """The labelled answers to check: an upload, else the default pairs; None (with the reason shown) if unusable."""
     try:
         if upload is not None:
