@@ -63,7 +63,7 @@ def show_report(report: TrustReport, base: Settings) -> None:
     judge = report.judge
     ragas = f" · Ragas judge `{judge.ragas_model}` at `{judge.ragas_endpoint}`" if judge.ragas_model else ""
     st.caption(f"Grounding judge `{judge.grounding_model}` at `{judge.grounding_endpoint}`{ragas} · run "
-               f"{report.finished_at.replace('T', ' ')} UTC · {report.n_answers} answers of {report.n_questions} "
+               f"{report.finished_at[:19].replace('T', ' ')} UTC · {report.n_answers} answers of {report.n_questions} "
                f"questions from `{report.pairs}` · {report.seconds / 60:.0f} min")
     now = JudgeInfo.of(base, judge.ragas_model is not None, judge.faithfulness_cut or FAITHFULNESS_CUT)
     if now != judge:
