@@ -295,8 +295,8 @@ class TrustReport(BaseModel):
     finished_at: str
     status: Literal["completed", "cancelled"]
     pairs: str  # the file (or upload) the labelled answers came from
-    n_questions: int
-    n_answers: int  # answers scored or failed (fewer than 2 × questions when cancelled)
+    n_questions: int  # questions with an answer scored or failed (fewer than asked for when cancelled)
+    n_answers: int  # answers scored or failed
     seconds: float
     judge: JudgeInfo
     scorers: list[ScorerReport]
@@ -423,7 +423,7 @@ def run_judge_check(settings: Settings, rows: list[LabelledAnswer], pairs: str, 
     report_progress("done")
     report = TrustReport(id=started_at.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6], started_at=started_at.isoformat(timespec="seconds"),
                          finished_at=datetime.now(UTC).isoformat(timespec="seconds"), status=status, pairs=pairs,
-                         n_questions=len({r.qid for r in rows}), n_answers=len(results),
+                         n_questions=len({r.qid for r in results}), n_answers=len(results),
                          seconds=round(time.perf_counter() - started, 1), judge=info,
                          scorers=summarise(results, info), answers=results)
     save_report(settings, report)

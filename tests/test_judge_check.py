@@ -186,6 +186,7 @@ def test_a_cancelled_check_keeps_and_stores_the_answers_done(fake_judge, embedde
     answered = iter([True, True, False])
     report = run_judge_check(settings, rows, "two questions", embedder, should_continue=lambda: next(answered))
     assert report.status == "cancelled" and [a.id for a in report.answers] == [r.id for r in rows[:2]]
+    assert report.n_questions == 1  # the one question both its answers were scored for, not the two asked for
     assert latest_report(settings).status == "cancelled"
 
 
