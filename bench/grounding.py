@@ -7,7 +7,8 @@ The check runs on both (knowledge as the only context chunk); an answer is flagg
 its claims is not supported. Printed per model: balanced accuracy, precision and recall for the hallucinated
 class, seconds per answer — for the verdict the pipeline uses (P(supported) from logprobs cut at the threshold),
 the judge's plain JSON verdict, and the cheap no-LLM signal (a name or number absent from the context), plus the
-balanced accuracy of a few other thresholds (chosen on this same data: optimistic).
+balanced accuracy of a few other thresholds (chosen on this same data: optimistic). How one answer is checked, and
+the numbers, are evaluation/judge_check.py's, which the Evaluation page's judge trust report runs.
 """
 
 from __future__ import annotations
@@ -21,41 +22,18 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from tqdm import tqdm  # noqa: E402
 
-from bench.common import read_jsonl  # noqa: E402
+from evaluation.judge_check import SHARED_PAIRS, Confusion, LabelledAnswer, check_labelled_answer, load_pairs  # noqa: E402
 from ingest.embedder import make_embedder  # noqa: E402
-from ingest.store import StoredChunk  # noqa: E402
-from pipeline.grounding import (  # noqa: E402
-    CheckInput,
-    Grounding,
-    check_grounding,
-    claim_evidence,
-    judge_context,
-    judge_settings,
-    split_claims,
-)
+from pipeline.grounding import Grounding, judge_settings  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from settings import Settings  # noqa: E402
 
-PAIRS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "halueval_qa" / "pairs.jsonl"
 SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
-def load_pairs(path: Path, questions: int) -> list[dict]:
-    """The rows of the first `questions` questions (a faithful and a hallucinated answer each)."""
-    rows = read_jsonl(path)
-    keep = list(dict.fromkeys(r["qid"] for r in rows))[:questions]
-    return [r for r in rows if r["qid"] in set(keep)]
-
-
 def scores(flagged: list[bool], hallucinated: list[bool]) -> dict:
-    tp = sum(f and h for f, h in zip(flagged, hallucinated, strict=True))
-    fp = sum(f and not h for f, h in zip(flagged, hallucinated, strict=True))
-    fn = sum(h and not f for f, h in zip(flagged, hallucinated, strict=True))
-    tn = len(flagged) - tp - fp - fn
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    specificity = tn / (tn + fp) if tn + fp else 0.0
-    return {"balanced_accuracy": (recall + specificity) / 2, "precision": tp / (tp + fp) if tp + fp else 0.0,
-            "recall": recall}
+    c = Confusion.of(flagged, hallucinated)
+    return {"balanced_accuracy": c.balanced_accuracy or 0.0, "precision": c.precision or 0.0, "recall": c.recall or 0.0}
 
 
 def line(name: str, s: dict) -> str:
@@ -70,20 +48,14 @@ def _p_flags(claim, threshold: float) -> bool:  # noqa: ANN001
     return claim.verdict in ("not_supported", "unchecked")
 
 
-def run_model(settings: Settings, model: str, rows: list[dict], embedder) -> dict:  # noqa: ANN001
+def run_model(settings: Settings, model: str, rows: list[LabelledAnswer], embedder) -> dict:  # noqa: ANN001
     config = settings.with_overrides(grounding_model=model)
     judge = make_chat_model(judge_settings(config))
-    results: list[Grounding] = []
     started = time.perf_counter()
-    for row in tqdm(rows, desc=model, unit="answer"):
-        chunk = StoredChunk(id=row["id"], source="halueval", chunk_index=0, start=0, end=len(row["knowledge"]),
-                            text=row["knowledge"].strip())
-        claims = split_claims(row["answer"])
-        signals, _ = claim_evidence(claims, [chunk], embedder, row["question"])
-        item = CheckInput(question=row["question"], context=judge_context([chunk]), answer=" ".join(claims))
-        results.append(check_grounding(config, item, claims, signals, judge))
+    results: list[Grounding] = [check_labelled_answer(config, row, embedder, judge)
+                                for row in tqdm(rows, desc=model, unit="answer")]
     seconds = (time.perf_counter() - started) / len(rows)
-    truth = [r["label"] == "hallucinated" for r in rows]
+    truth = [r.hallucinated for r in rows]
     min_p = [min((c.p_supported for c in g.claims if c.p_supported is not None), default=None) for g in results]
     unchecked = sum(g.count("unchecked") > 0 for g in results)
     print(f"{model}: {len(rows)} answers ({len(rows) // 2} questions), {seconds:.1f} s per answer, "
@@ -108,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=None, help="judge models (default: the answering model)")
     parser.add_argument("--limit", type=int, default=20, help="questions to use (two answers each)")
     parser.add_argument("--threshold", type=float, help="P(supported) cut (default: the grounding_threshold setting)")
-    parser.add_argument("--pairs", type=Path, default=PAIRS)
+    parser.add_argument("--pairs", type=Path, default=SHARED_PAIRS)
     args = parser.parse_args(argv)
     settings = Settings().with_overrides(grounding_threshold=args.threshold)
     rows = load_pairs(args.pairs, args.limit)

@@ -1,11 +1,13 @@
-"""CLI: python -m evaluation run | resume | sweep | ladder | generate | export | list | show  (see --help of each)."""
+"""CLI: python -m evaluation run | resume | sweep | ladder | generate | judge-check | export | list | show  (see --help of each)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE, abstention
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalItem, EvalSetError, EvalSetExistsError, load_eval_set, save_eval_set, saved_set_path
 from evaluation.export import finetune_jsonl, run_json, sample_table, sweep_table
+from evaluation.judge_check import (CheckProgress, PairFileError, TrustReport, default_pairs, load_pairs, reports_dir,
+                                    run_judge_check, verdict)
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
@@ -244,6 +248,72 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_trust(report: TrustReport) -> None:
+    judge = report.judge
+    print(f"judge check {report.id} ({report.status}): {report.n_answers} answers of {report.n_questions} questions "
+          f"from {report.pairs}, {report.seconds:.0f} s")
+    print(f"  grounding judge {judge.grounding_model} at {judge.grounding_endpoint}"
+          + (f"; Ragas judge {judge.ragas_model} at {judge.ragas_endpoint}" if judge.ragas_model else ""))
+    for s in report.scorers:
+        c = s.confusion
+        numbers = ", ".join(f"{name} {'n/a' if v is None else format(v, '.2f')}" for name, v in (
+            ("AUC", s.auc), ("balanced acc", s.balanced_accuracy), ("precision", c.precision), ("recall", c.recall)))
+        failed = f", {s.n_failed} failed ({s.first_error})" if s.n_failed else ""
+        print(f"  {s.title:<26} {numbers}  [flagged: {c.tp} hallucinated, {c.fp} faithful; let through: {c.fn} "
+              f"hallucinated, {c.tn} faithful] {s.n_scored} scored{failed}\n    {s.cut}")
+    print(verdict(report))
+    if judge.ragas_model:
+        print(verdict(report, "faithfulness"))
+
+
+@contextmanager
+def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
+    """A should-continue check that the first Ctrl-C turns false: a long judge check then stores the report of the
+    answers done after the one in flight; a second Ctrl-C stops at once (what was scored stays in the cache)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after the answer in flight, then storing the report (Ctrl-C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: not stop.is_set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def cmd_judge_check(args: argparse.Namespace, settings: Settings) -> int:
+    path = args.pairs or default_pairs()
+    if (args.limit or 0) < 0:
+        return _fail("--limit must be 0 or more")
+    try:
+        rows = load_pairs(path, args.limit)
+    except PairFileError as exc:
+        return _fail(str(exc))
+    try:
+        embedder = make_embedder(settings)
+        with tqdm(total=len(rows), unit="answer", desc="judge check", file=sys.stderr) as bar, \
+                stop_on_interrupt() as should_continue:
+            def progress(p: CheckProgress) -> None:
+                bar.n = p.done
+                bar.set_postfix_str(f"{p.failed} failed · {p.doing[:40]}" if p.failed else p.doing[:50])
+                bar.refresh()
+            report = run_judge_check(settings, rows, str(path), embedder, ragas=args.ragas,
+                                     cache=None if args.no_cache else default_cache(settings.data_dir), progress=progress,
+                                     should_continue=should_continue)
+    except (JudgeUnavailableError, EmbedderUnavailableError) as exc:
+        return _fail(str(exc), 1)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        _print_trust(report)
+        print(f"stored in {reports_dir(settings) / (report.id + '.json')}; the Evaluation page shows it", file=sys.stderr)
+    return 0 if report.status == "completed" else 1
+
+
 def cmd_export(args: argparse.Namespace, runs: RunStore) -> int:
     run = runs.run(args.run_id)
     if run is None:
@@ -324,6 +394,16 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--overwrite", action="store_true", help="replace an existing set of that name")
     gen.add_argument("--time-budget", type=float, default=DEFAULT_BUDGET_S,
                      help=f"seconds for the whole generation (default {DEFAULT_BUDGET_S:.0f})")
+    check = sub.add_parser("judge-check", help="how far the configured judges agree with labelled faithful and "
+                                               "hallucinated answers (HaluEval QA pairs)")
+    check.add_argument("--pairs", type=Path, help="JSON Lines with knowledge, question, answer, label (faithful | "
+                                                  "hallucinated), optional id and qid (default: ../shared/data/"
+                                                  "halueval_qa/pairs.jsonl if present, else samples/halueval/pairs.jsonl)")
+    check.add_argument("--limit", type=int, help="only the first N questions (two answers each)")
+    check.add_argument("--ragas", action="store_true", help="also Ragas faithfulness through the evaluation judge "
+                                                            "(two judge calls per answer: slow)")
+    check.add_argument("--no-cache", action="store_true", help="score every answer again instead of reusing stored results")
+    check.add_argument("--json", action="store_true")
     export = sub.add_parser("export", help="a run as CSV or JSON, or faithful answers as fine-tuning JSONL")
     export.add_argument("run_id")
     export.add_argument("--format", choices=["csv", "json", "finetune"], default="json")
@@ -356,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_export(args, runs)
     if args.command == "generate":
         return cmd_generate(args, settings)
+    if args.command == "judge-check":
+        return cmd_judge_check(args, settings)
     if args.command == "list":
         for r in runs.runs():
             group = r.config.get("sweep_id") or r.config.get("ladder_id") or ""

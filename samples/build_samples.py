@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Build the bundled sample knowledge base and eval set from the SQuAD 2.0 dev sample.
+"""Build the bundled sample knowledge base and eval set from the SQuAD 2.0 dev sample, and the HaluEval sample.
 
 Usage (from the repo root):  python samples/build_samples.py [--data ../shared/data/squad2]
+                                 [--halueval ../shared/data/halueval_qa/pairs.jsonl]
 
 Stdlib only and deterministic: every paragraph and question is picked by id below,
 so rerunning always writes the same files. Paragraphs are copied verbatim (trimmed).
@@ -66,6 +67,9 @@ OFF_TOPIC = [  # unanswerable, paragraph not in the KB, topic not covered
     "5ad0291f77cf76001a686c2a",  # Scottish Parliament buildings
     "5a592b593e1742001a15cfcd",  # dating fossils (geology)
 ]
+# HaluEval QA: every 20th question of the 400 (both answers of each), spread over the three files the 400 came
+# from; the judge trust report (evaluation/judge_check.py) runs on it when ../shared is not there
+HALUEVAL_EVERY = 20
 
 
 def load_jsonl(path):
@@ -77,6 +81,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "squad2"),
                     help="folder with corpus.jsonl and qa.jsonl (default: ../shared/data/squad2 from the repo root)")
+    ap.add_argument("--halueval", default=str(REPO.parent / "shared" / "data" / "halueval_qa" / "pairs.jsonl"),
+                    help="HaluEval QA pairs (default: ../shared/data/halueval_qa/pairs.jsonl from the repo root)")
     ap.add_argument("--out", default=str(SAMPLES), help="output folder (default: samples/)")
     args = ap.parse_args()
     data, out = Path(args.data), Path(args.out)
@@ -120,6 +126,16 @@ def main():
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"eval/sample.jsonl: {len(rows)} questions")
+
+    pairs = load_jsonl(args.halueval)
+    keep = set(list(dict.fromkeys(r["qid"] for r in pairs))[::HALUEVAL_EVERY])
+    halu_dir = out / "halueval"
+    halu_dir.mkdir(parents=True, exist_ok=True)
+    with open(halu_dir / "pairs.jsonl", "w", encoding="utf-8") as f:
+        for r in pairs:
+            if r["qid"] in keep:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"halueval/pairs.jsonl: {len(keep)} questions, {2 * len(keep)} answers")
     return 0
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from evaluation.aggregate import AbstentionReport, CoveragePoint, MetricAggregate
+from evaluation.judge_check import Confusion
 from evaluation.screening import SCREEN_LABELS, STAGE_FULL, STAGE_RETRIEVAL
 
 METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy",
@@ -229,4 +230,15 @@ def coverage(points: list[CoveragePoint], threshold_label: str = "min score", cu
                              "tickformat": ".2f" if by_cut else ".0%"},
                       yaxis={"range": [0, 1.05]}, height=360, legend={"orientation": "h", "y": 1.15},
                       margin={"t": 40, "b": 40})
+    return fig
+
+
+def judge_confusion(confusion: Confusion, title: str) -> go.Figure:
+    """A judge against labels: true label (faithful / hallucinated) × what it did (let through / flagged)."""
+    z = [[confusion.tn, confusion.fp], [confusion.fn, confusion.tp]]
+    fig = go.Figure(go.Heatmap(z=z, x=["let through", "flagged"], y=["faithful", "hallucinated"], text=z,
+                               texttemplate="%{text}", colorscale="Blues", showscale=False,
+                               hovertemplate="%{y} answers %{x}: %{z}<extra></extra>"))
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=230, margin={"t": 40, "b": 10},
+                      yaxis={"autorange": "reversed", "title": "label"}, xaxis={"title": "judge"})
     return fig

@@ -1,5 +1,5 @@
-"""Evaluation: run the four Ragas metrics over an eval set; edit, save or generate eval sets; inspect, drill into,
-compare and trend stored runs.
+"""Evaluation: run the four Ragas metrics over an eval set; edit, save or generate eval sets; see how far the judge
+agrees with labelled answers; inspect, drill into, compare and trend stored runs.
 
 Every view is in the URL (run, compare, outcome/label filters, the question drilled into), so it can be shared.
 """
@@ -22,6 +22,7 @@ from pipeline.llm import LLMError
 from settings import Settings
 from ui import charts, resources
 from ui.evalset_editor import eval_sets_section
+from ui.judge_trust import judge_trust
 from ui.widgets import empty_knowledge_base, eval_page_setup, guarded
 
 st.title("Evaluation")
@@ -101,6 +102,8 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
 
 with st.expander("Eval sets: choose, edit, save, generate", icon=":material/list_alt:"):
     eval_sets_section(base, store, collection)
+
+judge_trust(base)  # before the runs: it matters most when there are none yet
 
 all_runs = runs.runs()
 if not all_runs:
