@@ -91,15 +91,23 @@ def block_offsite(page: Page, own: str) -> Offsite:
     return seen
 
 
+def wait_idle(page: Page, timeout: float = 60_000) -> None:
+    """Wait until no script run is in progress (the attribute Streamlit's own browser tests wait on); at once if idle."""
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached", timeout=timeout)
+
+
 def choose(page: Page, selectbox_label: str, option: str, tries: int = 4) -> None:
     """Pick `option` in the Streamlit selectbox showing `selectbox_label`.
 
-    A rerun that lands while the list is open closes it (seen on a loaded machine), so open it again until the
-    option shows.
+    A rerun that lands while the list is open closes it (seen on a loaded machine: the option never showed), so
+    wait for the app to be idle before opening it, and type the option to filter the list (a long list renders
+    only the options in view); open it again if a rerun closed it anyway.
     """
     box, item = page.get_by_test_id("stSelectbox").filter(has_text=selectbox_label), page.get_by_role("option", name=option)
     for attempt in range(tries):
+        wait_idle(page)
         box.click()
+        box.get_by_role("combobox").fill(option)
         try:
             item.wait_for(state="visible", timeout=10_000)
             break
