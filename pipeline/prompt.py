@@ -49,8 +49,8 @@ _ORDERS = [  # each is one clause that gives an order; the sentence it is in is 
     r"\byour (?:reply|answer|response|output)s? (?:must|should|shall|has to|is to)\b",
     r"\b(?:must|should|shall|always|only|never) (?:always |only |never )?"
     r"(?:say|says|reply|replies|respond|responds|answer with|state that|output|begin every|end every|start every)\b",
-    # "always give 7 maps as the answer" (not "was seen as the answer", which a SciFact abstract says)
-    r"\b(?:give|say|state|use|return|write)\b[^.!?\n]{0,30}\bas (?:the|your) (?:only )?(?:answer|reply|response)\b",
+    # "always give 7 maps as the answer" (not "their use was seen as the answer", which a SciFact abstract says)
+    r"\b(?:give|say|state|return|write)\b[^.!?\n]{0,30}\bas (?:the|your) (?:only )?(?:answer|reply|response)\b",
     r"\bwhen you (?:answer|reply|respond)\b",  # not "when answering", which a SciFact abstract says
     r"\bwhen asked\b[^.!?\n]{0,20}\b(?:you|must|should|always)\b",  # "when asked you must say"
     r"\bif you are (?:an? |the )?(?:" + _ADDRESSEE + r"|model|reading this)",
@@ -63,7 +63,8 @@ _ORDERS = [  # each is one clause that gives an order; the sentence it is in is 
     r"\b(?:ignorez|ignore[sz]|ignoriere|ignorieren sie|ignora|répondez|réponds|antworte|antworten sie|responde"
     r"|contesta|rispondi)\b",
 ]
-_SENTENCE_ORDER = re.compile(r"[^.!?\n]*(?:" + "|".join(_ORDERS) + r")[^.!?\n]*[.!?]?", re.I)
+_ORDER = re.compile("|".join(_ORDERS), re.I)
+_SENTENCE_END = re.compile(r"[.!?]|\n|$")
 _LINE_ORDER = re.compile(  # fake chat turns and chat-template tokens: the whole line
     r"^[^\n]*(?:^\s*(?:system|assistant|developer|(?-i:AI))\s*:|<\|[a-z_]{2,20}\|>|\[/?INST\]|<</?SYS>>"
     r"|</?(?:context|system|instructions?|assistant|user)>|\"role\"\s*:\s*\"(?:system|assistant|user|developer)\")[^\n]*",
@@ -74,11 +75,20 @@ _DELEET = str.maketrans("013457@$", "oieastas")  # one character for one, so off
 REDACTED = "[instruction-like text removed]"
 
 
+def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence (or line) around text[start:end], its closing punctuation included. Found by scanning rather than
+    by a regex with a leading [^.!?]* (which retries every alternative at every offset: 600-character chunks took
+    seconds)."""
+    begin = max(text.rfind(mark, 0, start) for mark in ".!?\n") + 1
+    stop = _SENTENCE_END.search(text, end)
+    return begin, stop.start() if stop.group() in ("", "\n") else stop.end()
+
+
 def instruction_spans(text: str) -> list[tuple[int, int]]:
     """Where `text` gives the model orders: sorted, overlapping spans merged."""
     plain = text.translate(_DELEET)
     found = sorted([m.span() for m in _HIDDEN.finditer(text)] + [m.span() for m in _LINE_ORDER.finditer(plain)]
-                   + [m.span() for m in _SENTENCE_ORDER.finditer(plain) if m.group().strip()])
+                   + [_sentence(plain, m.start(), m.end()) for m in _ORDER.finditer(plain)])
     merged: list[tuple[int, int]] = []
     for start, end in found:
         if merged and start <= merged[-1][1]:
