@@ -242,14 +242,15 @@ def run_cases(settings: Settings, cases: list[Case], layers: list[str]) -> list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layers", nargs="*", default=[], choices=["prompt", "pipeline"])
-    parser.add_argument("--cases", nargs="*", help="case names (default: all)")
+    parser.add_argument("--cases", nargs="*", choices=[c.name for c in CASES], help="case names (default: all)")
     parser.add_argument("--out", type=Path, help="append each run as a JSON line")
     parser.add_argument("--false-positives", action="store_true",
                         help="list what the redaction removes from samples/kb and the SQuAD 2.0 corpus")
     args = parser.parse_args()
     if args.false_positives:
         false_positives()
-    cases = [c for c in CASES if not args.cases or c.name in args.cases]
+    by_name = {c.name: c for c in CASES}
+    cases = [by_name[name] for name in args.cases] if args.cases else CASES  # in the order asked
     caught = [c.name for c in cases if redaction_catches(c)]
     print(f"redaction alone: {len(caught)}/{len(cases)} caught: {', '.join(caught)}")
     runs = run_cases(Settings(), cases, args.layers) if args.layers else []
