@@ -6,7 +6,9 @@ by its URL (a shared link) as a legacy file-based app, skipping this navigation 
 
 import streamlit as st
 
-st.set_page_config(page_title="Faithful QA", page_icon=":material/verified:", layout="wide")
+# an emoji, not a :material/…: icon: Streamlit fetches those favicons from fonts.gstatic.com on every page load, a
+# request off the machine (tests/test_browser_output_safety.py); an emoji becomes an inline data: URL
+st.set_page_config(page_title="Faithful QA", page_icon="✅", layout="wide")
 
 navigation = st.navigation([
     st.Page("views/ask.py", title="Ask", icon=":material/chat:", default=True),

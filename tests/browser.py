@@ -8,10 +8,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Route, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import REPO, free_port
@@ -24,13 +26,14 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
 
 
 @contextmanager
-def running_dashboard(**env: str) -> Iterator[str]:
-    """`streamlit run app.py` on a free port with extra environment; yields its URL once /_stcore/health is ok."""
+def running_dashboard(script: str = "app.py", **env: str) -> Iterator[str]:
+    """`streamlit run <script>` (the dashboard by default) on a free port with extra environment; yields its URL
+    once /_stcore/health is ok. The repository is on the import path whatever folder the script is in."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.address",
          "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -62,15 +65,49 @@ def chromium_page(height: int = 900) -> Iterator[Page]:
             browser.close()
 
 
+@dataclass
+class Offsite:
+    """What a page tried beyond its own origin: requests (aborted), websockets, and dialogs (dismissed)."""
+
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+def block_offsite(page: Page, own: str) -> Offsite:
+    """Intercept every request of the page's context (popups and workers included): those for `own`'s origin go
+    through, any other is recorded and aborted, so a leak is caught without the network. Dialogs are recorded."""
+    seen, origin = Offsite(), urlsplit(own).netloc
+
+    def route(r: Route) -> None:
+        if urlsplit(r.request.url).netloc == origin:
+            r.continue_()
+        else:
+            seen.requests.append(r.request.url)
+            r.abort()
+
+    page.context.route("**/*", route)
+    page.on("websocket", lambda ws: None if urlsplit(ws.url).netloc == origin else seen.requests.append(ws.url))
+    page.on("dialog", lambda d: (seen.dialogs.append(f"{d.type}: {d.message}"), d.dismiss()))
+    return seen
+
+
+def wait_idle(page: Page, timeout: float = 60_000) -> None:
+    """Wait until no script run is in progress (the attribute Streamlit's own browser tests wait on); at once if idle."""
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached", timeout=timeout)
+
+
 def choose(page: Page, selectbox_label: str, option: str, tries: int = 4) -> None:
     """Pick `option` in the Streamlit selectbox showing `selectbox_label`.
 
-    A rerun that lands while the list is open closes it (seen on a loaded machine), so open it again until the
-    option shows.
+    A rerun that lands while the list is open closes it (seen on a loaded machine: the option never showed), so
+    wait for the app to be idle before opening it, and type the option to filter the list (a long list renders
+    only the options in view); open it again if a rerun closed it anyway.
     """
     box, item = page.get_by_test_id("stSelectbox").filter(has_text=selectbox_label), page.get_by_role("option", name=option)
     for attempt in range(tries):
+        wait_idle(page)
         box.click()
+        box.get_by_role("combobox").fill(option)
         try:
             item.wait_for(state="visible", timeout=10_000)
             break

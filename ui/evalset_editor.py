@@ -17,6 +17,7 @@ from evaluation.metrics import JudgeUnavailableError
 from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError, generate_eval_set, read_passages
 from ingest.store import StoreError, VectorStore
 from settings import Settings
+from ui.safe_text import literal
 from ui.widgets import empty_knowledge_base
 
 NEW = "New empty set"
@@ -66,7 +67,7 @@ def eval_sets_section(settings: Settings, store: VectorStore, collection: str | 
     try:
         rows = [] if choice == NEW else read_rows(sets[choice])
     except EvalSetError as exc:
-        st.error(f"This set cannot be read: {exc}", icon=":material/error:")
+        st.error(f"This set cannot be read: {literal(str(exc))}", icon=":material/error:")
         rows = []
     if not rows:
         st.info("No questions yet. Add rows with **+** in the table's toolbar (a question, its reference answer if you "

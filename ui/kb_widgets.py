@@ -17,6 +17,7 @@ from ingest.store import StoredChunk
 from ingest.uploads import staged_uploads
 from settings import Settings
 from ui.jobs import Job
+from ui.safe_text import literal
 
 PREVIEW_CHARS = 6000
 
@@ -99,18 +100,13 @@ def ingest_progress(job: Job) -> None:
                    "page meanwhile: the ingest goes on in the background and its outcome shows here.")
 
 
-def _plain(text: str) -> str:
-    """Markdown-escape a file name or reason so underscores and stars show as typed."""
-    return "".join("\\" + ch if ch in "\\`*_[]<>#" else ch for ch in text)
-
-
 def _why(outcome: FileOutcome) -> str:
     return outcome.reason if outcome.reason.startswith(outcome.source) else f"{outcome.source}: {outcome.reason}"
 
 
 def show_report(report: IngestReport) -> None:
     if report.failed:
-        st.error("\n".join([report.summary(), ""] + [f"- {_plain(_why(o))}" for o in report.failed]),
+        st.error("\n".join([report.summary(), ""] + [f"- {literal(_why(o))}" for o in report.failed]),
                  icon=":material/error:")
     elif report.cancelled:
         st.warning(f"Cancelled: {report.summary()}. Ingest again to add the cancelled files (the others are "
@@ -133,7 +129,7 @@ def neighbours(chunk: StoredChunk, chunks: list[StoredChunk]) -> tuple[StoredChu
 
 
 def show_chunk(chunk: StoredChunk, chunks: list[StoredChunk]) -> None:
-    st.caption(f"{chunk.source} · {chunk.title} · chunk {chunk.chunk_index} · characters {chunk.start}–{chunk.end}")
+    st.caption(f"{literal(chunk.source)} · {literal(chunk.title)} · chunk {chunk.chunk_index} · characters {chunk.start}–{chunk.end}")
     before, after = neighbours(chunk, chunks)
     cols = st.columns(3)
     for col, label, item in zip(cols, ("Previous chunk", "This chunk", "Next chunk"), (before, chunk, after), strict=True):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import html
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, TypeVar
 
 import streamlit as st
@@ -17,6 +16,7 @@ from pipeline.grounding import Grounding
 from pipeline.retrieval import best_similarity
 from settings import Settings
 from ui import resources
+from ui.safe_text import literal
 
 T = TypeVar("T")
 
@@ -86,10 +86,6 @@ def highlighted(text: str, span: tuple[int, int] | None) -> str:
     return f"{html.escape(text[:start])}<mark>{html.escape(text[start:end])}</mark>{html.escape(text[end:])}"
 
 
-def _markdown_safe(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>#$|~])", r"\\\1", text)
-
-
 def grounding_badge(grounding: Grounding) -> None:
     if grounding.fully_supported:
         colour = "green"
@@ -106,35 +102,38 @@ def grounding_badge(grounding: Grounding) -> None:
 
 
 def show_claims(grounding: Grounding) -> None:
-    """One line per claim: the verdict, then the cheap signal (best passage similarity, names/numbers not found)."""
+    """One line per claim: the verdict, then the cheap signal (best passage similarity, names/numbers not found).
+
+    Only our own labels are Markdown: the claim, its terms and the reasons come from the model or the documents.
+    """
     for claim in grounding.claims:
         icon, colour, label = VERDICT_LOOK[claim.verdict]
         signal = claim.signal
-        cheap = f"similarity to best passage sentence {signal.similarity:.2f}"
+        cheap = [f"similarity to best passage sentence {signal.similarity:.2f}"]
         if signal.missing_terms:
-            cheap += " · not in the passages: " + ", ".join(signal.missing_terms)
+            cheap.append("not in the passages: " + ", ".join(map(literal, signal.missing_terms)))
         if claim.p_supported is not None:
-            cheap += f" · P(supported) {claim.p_supported:.2f}"
+            cheap.append(f"P(supported) {claim.p_supported:.2f}")
         if claim.reason:
-            cheap += f" · {claim.reason}"
-        st.markdown(f"{icon} :{colour}[**{label}**] {_markdown_safe(claim.claim)}  \n:gray[{_markdown_safe(cheap)}]")
+            cheap.append(literal(claim.reason))
+        st.markdown(f"{icon} :{colour}[**{label}**] {literal(claim.claim)}  \n:gray[{' · '.join(cheap)}]")
     if check := grounding.answer_check:
         icon, colour, label = VERDICT_LOOK[check.verdict]
-        detail = " · ".join(x for x in (check.p_text, check.reason or "") if x)
+        detail = " · ".join(x for x in (check.p_text, literal(check.reason or "")) if x)
         st.markdown(f"{icon} :{colour}[**{label}**] The passages state the answer to the question."
-                    + (f"  \n:gray[{_markdown_safe(detail)}]" if detail else ""))
+                    + (f"  \n:gray[{detail}]" if detail else ""))
     if details := grounding.details:
         named = ", ".join(f"“{d.text}”" for d in details.details) or "none"
         if details.missing:
-            st.markdown(f"⚠️ :red[**missing**] {_markdown_safe(details.reason[0].upper() + details.reason[1:])}.  \n"
-                        f":gray[the question's numbers, negations and comparatives: {_markdown_safe(named)}]")
+            st.markdown(f"⚠️ :red[**missing**] {literal(details.reason[0].upper() + details.reason[1:])}.  \n"
+                        f":gray[the question's numbers, negations and comparatives: {literal(named)}]")
         elif details.details:
-            st.markdown(f"✅ :green[**found**] The question's details ({_markdown_safe(named)}) occur where the "
+            st.markdown(f"✅ :green[**found**] The question's details ({literal(named)}) occur where the "
                         "answer was found.")
 
 
 def show_citation(c: Citation) -> None:
-    with st.expander(f"[{c.marker}] {c.source} · chunk {c.chunk_index} (chars {c.start}–{c.end}) · score {c.score:.2f}"):
+    with st.expander(f"[{c.marker}] {literal(c.source)} · chunk {c.chunk_index} (chars {c.start}–{c.end}) · score {c.score:.2f}"):
         st.html(f'<div class="fqa-chunk" style="white-space: pre-wrap">{highlighted(c.text, c.span)}</div>')
 
 
@@ -150,10 +149,10 @@ def show_answer(answer: Answer) -> None:
             "unsupported_claims": "The draft answer was withheld (strict grounding policy): "
                                   f"{grounding.shortfall if grounding else 'it was not confirmed'}.",
         }[answer.abstain_reason or "model_abstained"]
-        st.warning(answer.answer, icon=":material/help:")
+        st.warning(literal(answer.answer), icon=":material/help:")
         st.caption(why)
     else:
-        st.success(answer.answer, icon=":material/fact_check:")
+        st.success(literal(answer.answer), icon=":material/fact_check:")
         if not any(c.cited for c in answer.citations):
             st.caption("No answer sentence could be matched to a passage; all retrieved passages are listed.")
     if grounding:
@@ -165,5 +164,15 @@ def show_answer(answer: Answer) -> None:
     if answer.abstained and answer.contexts:
         with st.expander("Closest passages (not used)"):
             for c in answer.contexts:
-                st.caption(f"{c.source} · chunk {c.chunk_index} · score {c.score:.2f}")
+                st.caption(f"{literal(c.source)} · chunk {c.chunk_index} · score {c.score:.2f}")
                 st.text(c.text)
+
+
+def stream_as_text(tokens: Iterable[str]) -> str:
+    """Show tokens as they arrive, as literal text (not `st.write_stream`, which renders them as Markdown: a
+    streamed `![x](https://…)` would be fetched before the checked answer replaces it). Returns the whole text."""
+    slot, text = st.empty(), ""
+    for token in tokens:
+        text += token
+        slot.markdown(literal(text))
+    return text

@@ -10,7 +10,8 @@ from pipeline.llm import LLMError
 from pipeline.grounding import judge_settings
 from ui import resources
 from ui.retrieval_controls import retrieval_controls
-from ui.widgets import collection_picker, empty_knowledge_base, guarded, show_answer, store_or_stop
+from ui.safe_text import literal
+from ui.widgets import collection_picker, empty_knowledge_base, guarded, show_answer, store_or_stop, stream_as_text
 
 HISTORY = "ask.history"
 
@@ -58,12 +59,12 @@ if asked and question.strip():
     live = st.empty()  # the answer as it is written; replaced by the checked answer below
     try:
         with live.container(border=True, key="ask.live"):
-            st.markdown(f"**{question.strip()}**")
+            st.markdown(f"**{literal(question.strip())}**")
             with st.spinner("Retrieving passages…"):
                 stream = stream_answer(config, store, embedder, resources.chat_model(config), question,
                                        judge=resources.chat_model(judge_settings(config)))
             if config.grounding_policy != "strict":
-                st.write_stream(stream)
+                stream_as_text(stream)
             checking = ("Checking each claim against the passages…" if config.grounding_policy != "strict" else
                         "Writing a draft and checking it: it is shown only if the passages support it…")
             with st.spinner(checking):
@@ -83,7 +84,7 @@ if not history:
 for i, item in enumerate(history):
     answer = Answer.model_validate(item)
     with st.container(border=True):
-        st.markdown(f"**{answer.question}**")
+        st.markdown(f"**{literal(answer.question)}**")
         show_answer(answer)
     if i == 0 and len(history) > 1:
         st.caption("Earlier questions")

@@ -23,6 +23,7 @@ from settings import Settings
 from ui import charts, resources
 from ui.evalset_editor import eval_sets_section
 from ui.judge_trust import judge_trust
+from ui.safe_text import literal
 from ui.widgets import empty_knowledge_base, eval_page_setup, guarded
 
 st.title("Evaluation")
@@ -42,7 +43,7 @@ def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUp
     try:
         kept = keep_upload(settings, upload.name, upload.getvalue())
     except EvalSetError as exc:
-        st.error(f"This upload cannot be used: {exc}", icon=":material/error:")
+        st.error(f"This upload cannot be used: {literal(str(exc))}", icon=":material/error:")
         return None
     if kept.taken:
         st.warning(f"A different set named `{kept.taken.name}` is already saved; it is left as it was, and this upload "
@@ -87,7 +88,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
             bar = st.progress(0.0, text="Checking the judge…")
 
             def progress(done: int, total: int, question: str) -> None:
-                bar.progress(done / total, text=f"{done}/{total} · {question[:80]}")
+                bar.progress(done / total, text=f"{done}/{total} · {literal(question[:80])}")
 
             try:
                 parts = Components(store=store, embedder=embedder, llm=resources.chat_model(config),
@@ -132,7 +133,7 @@ table = sample_table(samples, metrics)
 
 if run.status != "completed":
     hint = f" Resume it with `python -m evaluation resume {run.id}`." if run.status in ("running", "failed", "cancelled") else ""
-    st.warning(f"This run is {run.status}" + (f": {run.error}" if run.error else "") + f". Its stored rows are shown.{hint}")
+    st.warning(f"This run is {run.status}" + (f": {literal(run.error)}" if run.error else "") + f". Its stored rows are shown.{hint}")
 
 tab_run, tab_compare, tab_trend = st.tabs(["Run", "Compare two runs", "All runs and trend"])
 
@@ -203,17 +204,17 @@ with tab_run:
         params["q"] = str(question_no)
         sample = next(s for s in samples if s.idx + 1 == question_no)
         with st.container(border=True, key="eval.drilldown"):
-            st.markdown(f"**Q{question_no}. {sample.question}**")
+            st.markdown(f"**Q{question_no}. {literal(sample.question)}**")
             st.markdown(f"Label: **{failure_label(sample)}** · outcome `{sample.outcome}`"
-                        + (f" · reference: _{sample.reference}_" if sample.reference else ""))
-            (st.warning if sample.abstained else st.success)(sample.answer or sample.error or "(no answer)")
+                        + (f" · reference: _{literal(sample.reference)}_" if sample.reference else ""))
+            (st.warning if sample.abstained else st.success)(literal(sample.answer or sample.error or "(no answer)"))
             score_rows = []
             for metric in metrics:
                 status, score, reason = metric_status(sample, metric)
                 score_rows.append({"metric": charts.label(metric), "status": status, "score": score, "reason": reason})
             st.dataframe(pd.DataFrame(score_rows), hide_index=True, key="eval.drill_scores")
             for n, ctx in enumerate(sample.contexts, start=1):
-                with st.expander(f"[{n}] {ctx['source']} · similarity {ctx['score']:.2f}"):
+                with st.expander(f"[{n}] {literal(ctx['source'])} · similarity {ctx['score']:.2f}"):
                     st.text(ctx["text"])
 
     dl = st.columns(3)
