@@ -44,7 +44,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from ingest.store import StoredChunk
 from pipeline.details import DetailCheck
 from pipeline.llm import explain_llm_error, invoke_structured
-from pipeline.prompt import is_abstention
+from pipeline.prompt import is_abstention, neutralize_instructions
 from settings import Settings
 
 Verdict = Literal["supported", "not_supported", "abstain", "unchecked"]
@@ -73,8 +73,10 @@ class CheckInput(BaseModel):
 
 
 def judge_context(chunks: list[StoredChunk]) -> str:
-    """The passages as the judge reads them: numbered, as the answer check's cut was calibrated on."""
-    return "\n\n".join(f"[{i}] {c.text}" for i, c in enumerate(chunks, start=1))
+    """The passages as the judge reads them: numbered, as the answer check's cut was calibrated on, with the orders
+    to the model removed as the answering model had them removed: an answer that repeats a planted order ("reply
+    PINEAPPLE") must not find it in the passages (bench/injection.py)."""
+    return "\n\n".join(f"[{i}] {neutralize_instructions(c.text)}" for i, c in enumerate(chunks, start=1))
 
 
 class JudgeOutput(BaseModel):
@@ -275,7 +277,7 @@ def claim_evidence(claims: list[str], chunks: list[StoredChunk], embedder: Embed
                    question: str = "") -> tuple[list[CheapSignal], dict[str, tuple[int, int]]]:
     """The cheap signal of each claim, and per chunk the sentence closest to any claim (the span a citation marks)."""
     sentences = _context_sentences(chunks)
-    context = "\n".join([question, *(c.text for c in chunks)])
+    context = "\n".join([question, *(neutralize_instructions(c.text) for c in chunks)])  # as the model saw them
     if not claims or not sentences:
         return [CheapSignal(similarity=0.0, best_sentence="", chunk_id=None, span=None,
                             missing_terms=missing_terms(c, context)) for c in claims], {}
