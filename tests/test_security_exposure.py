@@ -257,3 +257,24 @@ def test_a_file_over_the_per_file_limit_is_refused_alone_and_reported_with_its_r
     assert "bomb.docx: unpacks to 63." in outcomes["reason"][2]
     assert "3 files: 1 added, 0 unchanged, 2 failed" in texts(app.error)
     assert not list(settings.data_dir.glob("upload-*"))  # the staging folder is gone
+
+
+def test_secrets_are_never_stored_with_a_run_nor_shown_on_the_ask_page(settings, sample_data, embedder, monkeypatch):
+    from evaluation.metrics import Judge, MetricName
+    from evaluation.runner import run_config
+
+    keys = {"openai_api_key": "sk-SECRET-answer", "judge_api_key": "sk-SECRET-judge", "qdrant_api_key": "SECRET-qdrant"}
+    config = run_config(settings.with_overrides(**keys), Judge(settings.with_overrides(**keys), embedder),
+                        [MetricName.FAITHFULNESS])
+    assert config["settings"]["llm_model"] == settings.llm_model  # the run keeps its settings...
+    assert "SECRET" not in str(config)  # ...but not one key
+
+    monkeypatch.setenv("OPENAI_API_KEY", keys["openai_api_key"])
+    monkeypatch.setenv("FQA_JUDGE_API_KEY", keys["judge_api_key"])
+    with fresh_app() as at:  # the Ask page, the app's first
+        at.run()
+    assert not at.exception
+    shown = [str(e.value) for e in at.sidebar.caption] + [str(e.value) for e in at.markdown] + \
+        [str(e.value) for e in at.caption]
+    assert any(settings.llm_model in text for text in shown)  # the sidebar names the model and endpoint...
+    assert not any("SECRET" in text for text in shown)  # ...never the key
