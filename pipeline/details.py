@@ -30,6 +30,12 @@ _NEGATION_FORMS = _NEGATIONS | {"n't", "didn't", "doesn't", "don't", "isn't", "w
                                 "won't", "hasn't", "haven't", "hadn't", "couldn't", "wouldn't", "shouldn't"}
 _COMPARISONS = frozenset("""first last earliest latest largest smallest biggest highest lowest longest shortest
 oldest youngest most least best worst only before after""".split())
+_WORDS = "one two three four five six seven eight nine ten eleven twelve".split()
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+# "3rd" is "third", "12" is "twelve": the spellings a passage may use for a small number the question writes in digits
+_SPELLED = {**{str(i): w for i, w in enumerate(_WORDS, 1)},
+            **{f"{i}{'st' if i == 1 else 'nd' if i == 2 else 'rd' if i == 3 else 'th'}": w
+               for i, w in enumerate(_ORDINALS, 1)}}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP = frozenset("a an the of in on at to for by and or is was were be been are what which who when where why how "
                   "did do does it its that this with as from".split())
@@ -108,7 +114,9 @@ def _present(detail: Detail, evidence_words: set[str], evidence: str) -> bool:
     if detail.kind == "negation":
         return bool(evidence_words & _NEGATIONS) or "n't" in evidence.lower()
     if detail.kind == "number":
-        return detail.text.lower().rstrip("s").replace(",", "") in evidence.lower().replace(",", "")
+        number = detail.text.lower()
+        return (number.rstrip("s").replace(",", "") in evidence.lower().replace(",", "")
+                or _SPELLED.get(number, "") in evidence_words)
     return detail.text.lower() in evidence_words
 
 

@@ -28,6 +28,13 @@ def test_a_detail_in_the_answer_sentence_or_next_to_it_is_found():
     assert check_details("Which outpost was abandoned in 1564?", "The outpost", [PASSAGE]).missing == []
 
 
+def test_a_small_number_may_be_spelled_out_in_the_passage():
+    passage = "Under the reign of Genghis' third son, Ogedei Khan, the Mongols destroyed the Jin dynasty."
+    assert check_details("Who was Genghis's 3rd son?", "Ogedei Khan", [passage]).missing == []
+    assert check_details("Who was Genghis's 4th son?", "Ogedei Khan", [passage]).missing[0].text == "4th"
+    assert check_details("Which 2 dynasties fell?", "Jin", ["Two dynasties fell: the Jin and the Song."]).missing == []
+
+
 def test_a_changed_year_is_named_as_missing():
     check = check_details("What fort was established in 1570?", "Fort Caroline", [PASSAGE])
     assert [(d.text, d.kind) for d in check.missing] == [("1570", "number")]
