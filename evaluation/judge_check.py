@@ -23,7 +23,6 @@ No Streamlit here: the CLI (`python -m evaluation judge-check`) and the page cal
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ from scipy.stats import rankdata
 
 from evaluation.cache import ResultCache, cache_key
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
+from ingest.loaders import LoadError, numbered_jsonl
 from ingest.store import StoredChunk
 from pipeline.grounding import (CheckInput, Grounding, check_grounding, claim_evidence, judge_context,
                                 judge_settings, missing_terms, split_claims)
@@ -88,21 +88,17 @@ def default_pairs() -> Path:
 def parse_pairs(text: str, source: str) -> list[LabelledAnswer]:
     """The labelled answers of a JSON Lines text; PairFileError naming the line of the first bad row."""
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PairFileError(f"{source} line {number}: not a JSON object ({exc.msg})") from exc
-        if not isinstance(data, dict):
-            raise PairFileError(f"{source} line {number}: expected a JSON object, got {type(data).__name__}")
+    try:
+        records = numbered_jsonl(text, source)
+    except LoadError as exc:
+        raise PairFileError(str(exc)) from exc
+    for number, data in records:
         data = {"id": f"line-{number}", "qid": data.get("question"), **data}
         try:
             rows.append(LabelledAnswer.model_validate(data))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors())
-            raise PairFileError(f"{source} line {number}: {problems} (each row needs knowledge, question, answer and "
+            raise PairFileError(f"{source}: line {number}: {problems} (each row needs knowledge, question, answer and "
                                 "label 'faithful' or 'hallucinated')") from exc
     labels = {r.label for r in rows}
     if labels != {"faithful", "hallucinated"}:

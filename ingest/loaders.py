@@ -115,8 +115,9 @@ def _row_document(record: dict, name: str, number: int) -> LoadedDocument | None
     return LoadedDocument(source=f"{name}#row{number}", title=title, text=text)
 
 
-def jsonl_records(text: str, name: str) -> list[dict]:
-    """The objects of a JSON Lines text (blank lines skipped); a bad line is a LoadError naming its number."""
+def numbered_jsonl(text: str, name: str) -> list[tuple[int, dict]]:
+    """(line number, object) of each line of a JSON Lines text, blank lines skipped; a bad line is a LoadError
+    naming its number (callers that validate rows further name the line too)."""
     records = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -127,8 +128,13 @@ def jsonl_records(text: str, name: str) -> list[dict]:
             raise LoadError(f"{name}: line {line_no} is not valid JSON ({exc.msg})") from exc
         if not isinstance(record, dict):
             raise LoadError(f"{name}: line {line_no} is not a JSON object")
-        records.append(record)
+        records.append((line_no, record))
     return records
+
+
+def jsonl_records(text: str, name: str) -> list[dict]:
+    """The objects of a JSON Lines text (blank lines skipped); a bad line is a LoadError naming its number."""
+    return [record for _, record in numbered_jsonl(text, name)]
 
 
 def _rows(data: bytes, name: str, suffix: str) -> list[LoadedDocument]:

@@ -261,7 +261,7 @@ def test_an_edited_sample_is_saved_under_a_new_name_but_not_over_an_existing_one
 def test_generating_from_the_page_saves_an_editable_set(app, sample_data):
     app.number_input(key="evalsets.gen_size").set_value(2)
     app.text_input(key="evalsets.gen_name").input("gen")
-    app.button[-1].click().run()  # the form's submit button
+    app.button(key="evalsets.generate").click().run()
     assert not app.exception
     assert app.selectbox(key="evalsets.pick").value == "Saved: gen.jsonl"
     assert "Generated 2 questions" in _texts(app.success)
@@ -271,7 +271,7 @@ def test_generating_from_the_page_saves_an_editable_set(app, sample_data):
 def test_a_too_weak_judge_is_explained_on_the_page(app, judge, sample_data):
     judge.weak = True
     app.number_input(key="evalsets.gen_size").set_value(2)
-    app.button[-1].click().run()
+    app.button(key="evalsets.generate").click().run()
     assert not app.exception
     assert "could not generate an eval set" in _texts(app.error) and "FQA_JUDGE_MODEL" in _texts(app.error)
     assert "choose **New empty set** above" in _texts(app.info)

@@ -114,11 +114,11 @@ ROW = {"knowledge": "Paris is the capital of France.", "question": "What is the 
 
 
 @pytest.mark.parametrize("lines, expected", [
-    ([json.dumps({**ROW, "answer": "Paris", "label": "faithful"}), "{not json"], "pairs.jsonl line 2: not a JSON object"),
+    ([json.dumps({**ROW, "answer": "Paris", "label": "faithful"}), "{not json"], "pairs.jsonl: line 2 is not valid JSON"),
     ([json.dumps({**ROW, "answer": "Paris"})], "line 1: label: Field required"),
     ([json.dumps({**ROW, "answer": "Paris", "label": "true"})], "line 1: label: Input should be 'faithful' or"),
     ([json.dumps({**ROW, "answer": "", "label": "faithful"})], "line 1: answer: String should have at least 1"),
-    (["[1, 2]"], "line 1: expected a JSON object, got list"),
+    (["[1, 2]"], "pairs.jsonl: line 1 is not a JSON object"),
     ([json.dumps({**ROW, "answer": "Paris", "label": "faithful"})], "has only 'faithful' answers"),
     ([""], "has no rows"),
 ])
@@ -134,7 +134,7 @@ def test_the_cli_refuses_a_bad_pair_file_in_one_line_with_a_nonzero_exit(setting
     bad = _write(tmp_path, [json.dumps({**ROW, "answer": "Paris", "label": "faithful"}), "{not json"])
     assert cli.main(["judge-check", "--pairs", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("error: pairs.jsonl line 2")
+    assert err.count("\n") == 0 and err.startswith("error: pairs.jsonl: line 2 is not valid JSON")
 
 
 def test_rows_without_ids_pair_up_by_question_and_the_limit_counts_questions(tmp_path):

@@ -130,7 +130,7 @@ def _generate_form(settings: Settings, store: VectorStore, collection: str | Non
         minutes = cols[1].number_input("Time budget (minutes)", 1, 60, round(DEFAULT_BUDGET_S / 60),
                                        key="evalsets.gen_minutes")
         name = cols[2].text_input("Save as", f"generated-{collection}", key="evalsets.gen_name")
-        submitted = st.form_submit_button("Generate", icon=":material/auto_awesome:")
+        submitted = st.form_submit_button("Generate", icon=":material/auto_awesome:", key="evalsets.generate")
     if not submitted:
         return
     try:
