@@ -70,7 +70,9 @@ def _ingest_cmd(folder: Path, collection: str) -> list[str]:
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {**os.environ, "FQA_DATA_DIR": str(settings.data_dir), **extra}
+    """The CLI's environment: this test's data folder, and its temp folder (the documents' too) an ingest root."""
+    return {**os.environ, "FQA_DATA_DIR": str(settings.data_dir), "FQA_INGEST_ROOTS": str(settings.data_dir.parent),
+            **extra}
 
 
 def _kill_when(cmd: list[str], env: dict[str, str], ready, timeout_s: float = 300) -> str:  # noqa: ANN001 - predicate

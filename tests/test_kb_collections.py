@@ -34,7 +34,8 @@ def kb(tmp_path: Path) -> Path:
 
 
 def cli(settings, *args: str) -> subprocess.CompletedProcess:
-    env = {"FQA_DATA_DIR": str(settings.data_dir), "PATH": "/usr/bin:/bin"}
+    # the test's temp folder (its documents beside its data) is an ingest root
+    env = {"FQA_DATA_DIR": str(settings.data_dir), "PATH": "/usr/bin:/bin", "FQA_INGEST_ROOTS": str(settings.data_dir.parent)}
     return subprocess.run([sys.executable, "-m", "ingest", *args], capture_output=True, text=True, cwd=REPO, env=env)
 
 
