@@ -145,3 +145,21 @@ def test_a_failing_ragas_judge_fails_the_metric_with_the_reason_after_bounded_tr
     [result] = asyncio.run(judge.score(QUESTION, "The colony was named Fort Caroline.", [PASSAGE.text],
                                        [MetricName.ANSWER_RELEVANCY], abstained=False))
     assert result.status == "scored", result.reason
+
+
+def test_a_real_server_stopped_between_two_questions_is_named_with_what_to_do(sample_data, llm_base_url, embedder,
+                                                                            tmp_path):
+    """Not the proxy: a llama-server of its own (the answering model only), asked once, then stopped."""
+    from ops import llm_server
+
+    port = free_port()
+    proc, url = llm_server.start(Settings(openai_base_url=f"http://127.0.0.1:{port}/v1"), [ANSWER_MODEL], port=port,
+                                 workdir=tmp_path)
+    settings = sample_data.with_overrides(openai_base_url=url, grounding_policy="off", llm_max_tokens=32)
+    try:
+        assert proc is not None and _ask(settings, embedder)[0] == ""
+    finally:
+        llm_server.terminate(proc.pid)
+    error, seconds = _ask(settings, embedder)
+    assert f"The LLM endpoint {url} is not reachable" in error and "OPENAI_BASE_URL" in error, error
+    assert seconds < 60  # refused at once and tried once more after a short backoff: no waiting out a timeout
