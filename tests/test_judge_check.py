@@ -226,9 +226,10 @@ def test_ctrl_c_on_the_cli_stores_the_report_of_the_answers_done(fake_judge, cap
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
 
+    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN when started in the background
     threading.Thread(target=interrupt_once_judging, daemon=True).start()
     code = cli.main(["judge-check", "--pairs", str(BUNDLED_PAIRS), "--json"])
     report = TrustReport.model_validate_json(capsys.readouterr().out)
     assert code == 1 and report.status == "cancelled" and 0 < report.n_answers < 40
     assert latest_report(settings) == report
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is itself again afterwards
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C is itself again afterwards
