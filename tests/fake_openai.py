@@ -25,6 +25,19 @@ GARBAGE = "Sure! Here is my analysis: the answer looks mostly fine, I think (no 
 MODELS = ("qwen2.5-0.5b", "qwen2.5-1.5b")
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    """One JSON response on a keep-alive connection (this fake server's and tests/fault_proxy.py's); a client that
+    gave up first (its timeout) gets the connection closed, not an error in the test's log."""
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True
+
+
 class FakeOpenAI(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -54,15 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, payload: dict, status: int = 200) -> None:
-        body = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
-            pass
+        send_json(self, status, json.dumps(payload).encode())
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":

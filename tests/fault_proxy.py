@@ -31,6 +31,8 @@ from typing import Literal
 
 import httpx
 
+from tests.fake_openai import send_json
+
 Fault = Literal["500", "delay", "malformed", "drop"]
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 
@@ -99,13 +101,13 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.plan.lock:
             self.server.plan.log.append(Logged(model, fault, text, stream, "response_format" in request))
         if fault == "500":
-            self._reply(500, json.dumps({"error": {"code": 500, "message": "injected fault: internal server error",
+            send_json(self, 500, json.dumps({"error": {"code": 500, "message": "injected fault: internal server error",
                                                    "type": "server_error"}}).encode())
         elif fault == "drop" and not stream:
             self.close_connection = True  # nothing sent: the client sees the server hang up
         else:
             if fault == "malformed":
-                self._reply(200, _malformed(model))
+                send_json(self, 200, _malformed(model))
                 return
             if fault == "delay":
                 time.sleep(self.server.plan.delay_s)
@@ -140,15 +142,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout)
             self.close_connection = True
 
-    def _reply(self, status: int, body: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
 
 def _malformed(model: str | None) -> bytes:
