@@ -146,8 +146,9 @@ def show_answer(answer: Answer) -> None:
                                    f"{answer.config['min_score']:.2f}), so the model was not asked.",
             "model_abstained": "The model found no answer in the retrieved passages.",
             "empty_answer": "The model returned an empty answer.",
+            # the shortfall may quote an endpoint's error message (an unchecked answer check's reason)
             "unsupported_claims": "The draft answer was withheld (strict grounding policy): "
-                                  f"{grounding.shortfall if grounding else 'it was not confirmed'}.",
+                                  f"{literal(grounding.shortfall) if grounding else 'it was not confirmed'}.",
         }[answer.abstain_reason or "model_abstained"]
         st.warning(literal(answer.answer), icon=":material/help:")
         st.caption(why)
