@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     judge_api_key: str | None = None
     judge_model: str = "qwen2.5-1.5b"
     judge_timeout_s: float = 300.0
+    # how many of one sample's metric calls are in flight at once: the bundled server has 2 slots per model, and
+    # Ragas' evaluate() at 2 jobs beat our one-at-a-time scoring (bench/eval_speed.py, docs/benchmarks.md)
+    judge_concurrency: int = Field(default=2, ge=1, le=16)
 
     # faults (issue 14): retries of a failed LLM call (refused connection, timeout, HTTP 408/409/429/5xx), with the
     # openai client's exponential backoff; small, since every retry of a timeout waits llm_timeout_s again
@@ -109,6 +112,8 @@ class Settings(BaseSettings):
     # no LLM: every number, negation and comparative of the question must occur within a sentence of where the
     # answer was found (pipeline/details.py); SQuAD 2.0's unanswerable questions change one such detail
     grounding_detail_check: bool = True
+    # what the judge reads: the passage sentences the answer was taken from ("quote") or every retrieved passage
+    grounding_scope: Literal["quote", "passages"] = "passages"
 
     # retrieval strategy toggles (pipeline/retrieval.py, rerank.py, query_expansion.py). Default hybrid + cheap
     # rerank: hit@1 0.90 vs 0.81 for dense on 242 SQuAD questions, +0.04 s per question (bench/rerank.py)

@@ -39,7 +39,7 @@ from evaluation.cache import ResultCache, cache_key
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from ingest.loaders import LoadError, numbered_jsonl
 from ingest.store import StoredChunk
-from pipeline.grounding import (CheckInput, Grounding, check_grounding, claim_evidence, judge_context,
+from pipeline.grounding import (Grounding, check_grounding, check_input, claim_evidence,
                                 judge_settings, missing_terms, split_claims)
 from pipeline.llm import make_chat_model
 from settings import Settings
@@ -206,7 +206,7 @@ def check_labelled_answer(settings: Settings, row: LabelledAnswer, embedder: Emb
                         text=row.knowledge.strip())
     claims = split_claims(row.answer)
     signals, _ = claim_evidence(claims, [chunk], embedder, row.question)
-    item = CheckInput(question=row.question, context=judge_context([chunk]), answer=" ".join(claims))
+    item = check_input(settings.grounding_scope, row.question, claims, [chunk.text])
     return check_grounding(settings, item, claims, signals, judge)
 
 
@@ -350,7 +350,7 @@ def summarise(results: list[AnswerResult], judge: JudgeInfo) -> list[ScorerRepor
 def _grounding_key(settings: Settings, row: LabelledAnswer) -> str:
     info = JudgeInfo.of(settings, ragas=False, faithfulness_cut=0.0)
     return cache_key("judge_check_grounding", GROUNDING_VERSION, info.model_dump(), settings.structured_output,
-                     row.question, row.knowledge, row.answer)
+                     settings.grounding_scope, row.question, row.knowledge, row.answer)
 
 
 def _ground(settings: Settings, row: LabelledAnswer, embedder: Embeddings, judge: BaseChatModel,

@@ -205,6 +205,7 @@ class Judge:
         self.base_url, api_key = settings.judge_endpoint
         self.model = settings.judge_model
         self.timeout_s = settings.judge_timeout_s
+        self.concurrency = settings.judge_concurrency
         # max_retries=0: the transient retry is ours (bounded, below); otherwise openai's 2 retries would
         # multiply a 300 s timeout.
         # No kept-alive connections: the runner scores each sample in its own event loop (asyncio.run), and a
@@ -288,18 +289,24 @@ class Judge:
         self, question: str, answer: str, contexts: list[str], metrics: list[MetricName], abstained: bool,
         reference: str | None = None, repeats: int = 1,
     ) -> list[MetricResult]:
-        """`repeats` results per requested metric, metric by metric. Never raises for one sample.
+        """`repeats` results per requested metric, in the order asked. Never raises for one sample.
 
         Each repeat is its own judgement (its own cache entry), so r repeats show how much the judge wavers.
-        One sample's calls run back to back (the runner calls this once per answered question). Every Ragas prompt
+        One sample's metric calls run `judge_concurrency` at a time (2: the bundled server's slots per model; one
+        at a time left a slot idle while the peer, Ragas' evaluate() at 2 jobs, kept both busy). Every Ragas prompt
         is instruction, examples, then this sample's input, so what calls share is a metric's instruction, not the
         sample's contexts; llama-server restores it from its RAM prompt cache whichever prompt came between
         (measured, bench/eval_speed.py, 4 samples x faithfulness + answer relevancy: 3296 of 8693 prompt tokens
         computed, about one cold copy of each instruction plus each sample's own input), so ordering one metric
         across all samples would gain little.
         """
-        return [await self._score_one(MetricName(m), question, answer, contexts, abstained, reference, repeat)
-                for m in metrics for repeat in range(repeats)]
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(metric: MetricName, repeat: int) -> MetricResult:
+            async with gate:
+                return await self._score_one(metric, question, answer, contexts, abstained, reference, repeat)
+
+        return list(await asyncio.gather(*(one(MetricName(m), repeat) for m in metrics for repeat in range(repeats))))
 
     def _cache_key(self, metric: MetricName, question: str, answer: str, contexts: list[str], reference: str | None,
                    repeat: int) -> str:

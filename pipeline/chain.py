@@ -20,10 +20,9 @@ from pipeline import retrieval
 from pipeline.answer import Answer, abstain_low_score, finalize, withhold
 from pipeline.details import check_details
 from pipeline.grounding import (
-    CheckInput,
     check_grounding,
+    check_input,
     claim_evidence,
-    judge_context,
     judge_settings,
     split_claims,
 )
@@ -50,6 +49,7 @@ def pipeline_config(settings: Settings) -> dict:
         "grounding_answer_check": settings.grounding_answer_check,
         "grounding_answer_threshold": settings.grounding_answer_threshold,
         "grounding_detail_check": settings.grounding_detail_check,
+        "grounding_scope": settings.grounding_scope,
         **retrieval.retrieval_config(settings),
     }
 
@@ -129,7 +129,7 @@ class AnswerStream:
                                                          for c in answer.citations]})
         if self._settings.grounding_policy == "off":
             return answer
-        item = CheckInput(question=self.question, context=judge_context(answer.contexts), answer=" ".join(claims))
+        item = check_input(self._settings.grounding_scope, self.question, claims, [c.text for c in answer.contexts])
         details = (check_details(self.question, answer.answer, [c.text for c in answer.contexts])
                    if self._settings.grounding_detail_check else None)
         grounding = check_grounding(self._settings, item, claims, signals, self._judge, details)

@@ -42,12 +42,13 @@ from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from ingest.store import StoredChunk
-from pipeline.details import DetailCheck
+from pipeline.details import DetailCheck, answer_evidence
 from pipeline.llm import explain_llm_error, invoke_structured
 from pipeline.prompt import is_abstention, neutralize_instructions
 from settings import Settings
 
 Verdict = Literal["supported", "not_supported", "abstain", "unchecked"]
+Scope = Literal["quote", "passages"]
 T = TypeVar("T", bound=BaseModel)
 JUDGE_MAX_TOKENS = 32
 TOP_LOGPROBS = 5
@@ -62,8 +63,9 @@ class CheckInput(BaseModel):
     """
 
     question: str
-    context: str  # judge_context(chunks)
+    context: str  # judge_context(passages), or the quote
     answer: str
+    quote: str | None = None  # the passage sentences the judge read instead of every passage (scope "quote")
 
     def opening(self) -> list[BaseMessage]:
         return ANSWER_PROMPT.format_messages(context=self.context, question=self.question, answer=self.answer)
@@ -72,11 +74,28 @@ class CheckInput(BaseModel):
         return [*self.opening(), HumanMessage(CLAIM_INSTRUCTION.format(claim=claim))]
 
 
-def judge_context(chunks: list[StoredChunk]) -> str:
+def judge_context(passages: list[str]) -> str:
     """The passages as the judge reads them: numbered, as the answer check's cut was calibrated on, with the orders
     to the model removed as the answering model had them removed: an answer that repeats a planted order ("reply
     PINEAPPLE") must not find it in the passages (bench/injection.py)."""
-    return "\n\n".join(f"[{i}] {neutralize_instructions(c.text)}" for i, c in enumerate(chunks, start=1))
+    return "\n\n".join(f"[{i}] {neutralize_instructions(text)}" for i, text in enumerate(passages, start=1))
+
+
+def check_input(scope: Scope, question: str, claims: list[str], passages: list[str]) -> CheckInput:
+    """What the judge reads about one answer (its claims, joined, are the answer it judges).
+
+    "quote": for each claim, the passage sentence it was taken from with one sentence either side (pipeline.details,
+    the window the detail check reads), orders redacted, joined with " … "; every passage when some claim shares no
+    word with any passage sentence (a bare "Yes."). "passages": every retrieved passage, numbered.
+    """
+    answer = " ".join(claims)
+    if scope == "quote":
+        redacted = [neutralize_instructions(text) for text in passages]
+        windows = [answer_evidence(question, claim, redacted) for claim in claims]
+        if windows and all(windows):
+            quote = " … ".join(dict.fromkeys(windows))
+            return CheckInput(question=question, context=quote, answer=answer, quote=quote)
+    return CheckInput(question=question, context=judge_context(passages), answer=answer)
 
 
 class JudgeOutput(BaseModel):
@@ -133,6 +152,7 @@ class Grounding(BaseModel):
     claims: list[ClaimCheck]
     answer_check: AnswerCheck | None = None
     details: DetailCheck | None = None  # None when the detail check is off (or in answers stored before it)
+    quote: str | None = None  # what the judge read when it read a quote, not every passage
     seconds: float = 0.0
 
     def count(self, verdict: Verdict) -> int:
@@ -402,5 +422,5 @@ def check_grounding(settings: Settings, item: CheckInput, claims: list[str], sig
               for claim, signal in zip(claims, signals, strict=True)]
     policy = "strict" if settings.grounding_policy == "strict" else "annotate"
     return Grounding(policy=policy, model=judge_settings(settings).llm_model, threshold=settings.grounding_threshold,
-                     claims=checks, answer_check=answer_check, details=details,
+                     claims=checks, answer_check=answer_check, details=details, quote=item.quote,
                      seconds=round(time.perf_counter() - started, 2))

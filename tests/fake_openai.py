@@ -50,6 +50,7 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.weak = False  # prose instead of JSON for every schema prompt (a judge too small for Ragas)
         self.delay_s = 0.0  # seconds before every chat reply
         self.refuse_json_schema = False  # HTTP 500 to response_format json_schema, as llama-cpp-python's server
+        self.in_flight = self.most_in_flight = 0  # chat requests being answered now, and the most ever at once
 
     @property
     def base_url(self) -> str:
@@ -89,11 +90,18 @@ class _Handler(BaseHTTPRequestHandler):
         messages = request.get("messages", [])
         prompt = "\n".join(str(m.get("content")) for m in messages)
         user = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
-        time.sleep(self.server.delay_s)
-        if self.server.weak and "schema" in prompt.lower():
-            content, finish_reason = GARBAGE, "stop"
-        else:
-            content, finish_reason = _reply(prompt, user, self.server.answer_text)
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.most_in_flight = max(self.server.most_in_flight, self.server.in_flight)
+        try:
+            time.sleep(self.server.delay_s)
+            if self.server.weak and "schema" in prompt.lower():
+                content, finish_reason = GARBAGE, "stop"
+            else:
+                content, finish_reason = _reply(prompt, user, self.server.answer_text)
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
         self._send({
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": request.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],

@@ -103,6 +103,18 @@ def _formats(server) -> list[str]:
     return [r["response_format"]["type"] for r in server.chat_requests]
 
 
+def test_one_samples_metrics_are_judged_side_by_side_up_to_the_configured_concurrency(fake_judge, embeddings):
+    """The bundled server answers two requests per model at once: a sample's metrics use both slots, no more."""
+    fake_judge.delay_s = 0.3
+    sample = dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)
+    for concurrency in (1, 2):
+        fake_judge.most_in_flight = 0
+        judge = Judge(_settings(fake_judge.base_url).with_overrides(judge_concurrency=concurrency), embeddings)
+        [results] = asyncio.run(_score_all(judge, [sample], [F, AR]))
+        assert [r.metric for r in results] == [F, AR]  # in the order asked, whichever finished first
+        assert fake_judge.most_in_flight == concurrency
+
+
 def test_judge_asks_for_each_reply_by_its_json_schema(fake_judge, embeddings):
     """Grammar-constrained on llama-server, vLLM and OpenAI: the schema goes in response_format, no system message."""
     judge = Judge(_settings(fake_judge.base_url), embeddings)
@@ -110,7 +122,10 @@ def test_judge_asks_for_each_reply_by_its_json_schema(fake_judge, embeddings):
     [results] = asyncio.run(_score_all(judge, [sample], [F, AR]))
     assert [(r.metric, r.status) for r in results] == [(F, "scored"), (AR, "scored")]
     names = [r["response_format"]["json_schema"]["name"] for r in fake_judge.chat_requests]
-    assert names == ["StatementGeneratorOutput", "NLIStatementOutput"] + ["AnswerRelevanceOutput"] * ANSWER_RELEVANCY_STRICTNESS
+    # the two metrics run side by side (judge_concurrency 2): faithfulness' two calls stay in their order
+    assert sorted(names) == sorted(["StatementGeneratorOutput", "NLIStatementOutput"]
+                                   + ["AnswerRelevanceOutput"] * ANSWER_RELEVANCY_STRICTNESS)
+    assert names.index("StatementGeneratorOutput") < names.index("NLIStatementOutput")
     schema = fake_judge.chat_requests[0]["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["statements"]["type"] == "array"
     assert all([m["role"] for m in r["messages"]] == ["user"] for r in fake_judge.chat_requests)
@@ -125,8 +140,12 @@ def test_an_endpoint_refusing_json_schema_is_asked_in_json_mode_and_scores_come_
     samples = [dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)] * 2
     results = asyncio.run(_score_all(judge, samples, [F, AR]))
     assert [(r.metric, r.status, round(r.score, 6)) for rs in results for r in rs] == [(F, "scored", 1.0), (AR, "scored", 1.0)] * 2
-    # one refused request, then JSON mode (the schema quoted in a system message) for the rest of the run
-    assert _formats(fake_judge) == ["json_schema"] + ["json_object"] * (2 * (2 + ANSWER_RELEVANCY_STRICTNESS))
+    # the first requests in flight (one per metric judged side by side) are refused, then JSON mode (the schema
+    # quoted in a system message) for the rest of the run
+    formats = _formats(fake_judge)
+    refused = formats.count("json_schema")
+    assert 1 <= refused <= judge.concurrency and formats[:refused] == ["json_schema"] * refused
+    assert formats[refused:] == ["json_object"] * (2 * (2 + ANSWER_RELEVANCY_STRICTNESS))
     assert fake_judge.chat_requests[-1]["messages"][0]["role"] == "system"
     # the refusal is remembered for this endpoint and model: the next run's judge starts in JSON mode
     assert Judge(_settings(fake_judge.base_url), embeddings).mode == "json_object"

@@ -196,6 +196,22 @@ def test_strict_policy_withholds_supported_claims_that_do_not_answer_the_questio
     assert not answer.abstained and answer.grounding.answer_check is None and len(llm.prompts) == 2
 
 
+def test_the_judge_reads_the_quote_the_answer_came_from_and_the_page_gets_it(settings, sample_store, embedder):
+    quoted = settings.with_overrides(grounding_scope="quote")
+    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
+    answer = answer_question(quoted, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    quote = answer.grounding.quote
+    assert "Fort Caroline" in quote and quote in llm.prompts[1] and quote in llm.prompts[2]
+    # the judge read that quote, not the numbered passages the answering model read
+    assert "[1]" in llm.prompts[0] and "[1]" not in llm.prompts[1] and len(llm.prompts[1]) < len(llm.prompts[0]) / 2
+    assert answer.config["grounding_scope"] == "quote"
+
+    llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
+    answer = answer_question(settings.with_overrides(grounding_scope="passages"), sample_store, embedder, llm,
+                             "What was the name of the Florida Huguenot colony?")
+    assert answer.grounding.quote is None and "[1]" in llm.prompts[1]
+
+
 class NoStreamLLM(FakeListChatModel):
     """A server that ends every stream after the role chunk, before any text (llama-cpp-python's server did)."""
 

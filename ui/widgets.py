@@ -96,8 +96,9 @@ def grounding_badge(grounding: Grounding) -> None:
         colour = "gray"  # nothing refuted, but some claims could not be checked
     else:
         colour = "orange" if grounding.count("supported") else "red"
+    read = "the passage sentences the answer was taken from" if grounding.quote else "the passages"
     st.badge(grounding.summary, color=colour, icon=":material/fact_check:",
-             help=f"Each sentence checked against the passages by {grounding.model} "
+             help=f"Each sentence checked against {read} by {grounding.model} "
                   f"(P(supported) ≥ {grounding.threshold:.2f} counts as supported), {grounding.seconds:.1f} s.")
 
 
@@ -122,6 +123,8 @@ def show_claims(grounding: Grounding) -> None:
         detail = " · ".join(x for x in (check.p_text, literal(check.reason or "")) if x)
         st.markdown(f"{icon} :{colour}[**{label}**] The passages state the answer to the question."
                     + (f"  \n:gray[{detail}]" if detail else ""))
+    if grounding.quote:
+        st.markdown(f":gray[The judge read where the answer was found, not every passage: “{literal(grounding.quote)}”]")
     if details := grounding.details:
         named = ", ".join(f"“{d.text}”" for d in details.details) or "none"
         if details.missing:
