@@ -25,6 +25,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from tqdm import tqdm  # noqa: E402
 
+from bench.abstention import SQUAD, sample_rows, save_runs  # noqa: E402
 from bench.common import percentile, read_jsonl  # noqa: E402
 from evaluation.judge_check import auc  # noqa: E402
 from pipeline.details import check_details  # noqa: E402
@@ -99,11 +100,30 @@ def report(rows: list[dict], settings: Settings) -> None:
             print(f"  {cut:.2f}  {counts[0]}  {counts[1]}    {counts[2]}  {counts[3]}")
 
 
+def save_run(rows: list[dict], answers: list[dict], scope: Scope, settings: Settings) -> str:
+    """The logged questions as a run the Tune page draws: every question, with the answer check's P in `scope` set
+    to 0 where the claims, the term veto or the detail check already withhold the answer, so the curve's point at
+    a cut is what the strict policy keeps at that cut."""
+    judged = {r["id"]: r for r in rows}
+    records = []
+    for a in answers:
+        p = None
+        if (row := judged.get(a["id"])) is not None:
+            p = row[scope]["answer_p"] if kept(row, scope, 0.0, settings.grounding_threshold) else 0.0
+        records.append({**a, "model": f"{a['model']} (judge reads the {scope})", "answer_check_p": p})
+    by_model = sample_rows(records, {q["id"]: q for q in read_jsonl(SQUAD / "qa.jsonl")})
+    [run_id] = save_runs(by_model, settings, name=f"squad2 strict, judge reads the {scope} (bench/judge_scope.py)",
+                         source="bench/judge_scope.py")
+    return run_id
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=Path, nargs="+", help="logs bench/abstention.py --out wrote")
     parser.add_argument("--out", type=Path, help="append one JSON line per judged answer (resumes: ids in it are skipped)")
     parser.add_argument("--report-from", type=Path, nargs="+", metavar="JSONL", help="judge nothing: report on --out files")
+    parser.add_argument("--save-run", choices=SCOPES, help="store the --answers questions with this scope's verdicts "
+                        "as a run (needs --answers): the Tune page draws the strict policy's curve")
     args = parser.parse_args(argv)
     settings = Settings()
     if args.report_from:
@@ -120,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                 with args.out.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(rows[-1]) + "\n")
     report(rows, settings)
+    if args.save_run:
+        if not args.answers:
+            parser.error("--save-run needs --answers (every question, also those never answered)")
+        print("stored as run " + save_run(rows, read_jsonl(*args.answers), args.save_run, settings))
     return 0
 
 

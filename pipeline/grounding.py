@@ -193,7 +193,8 @@ class Grounding(BaseModel):
     def shortfall(self) -> str:
         """Why the answer is not fully supported, in a sentence (empty when it is)."""
         parts = []
-        if lacking := len(self.lacking_support()):
+        # a one-sentence answer's claim carries the answer check's verdict: said once, below
+        if lacking := sum(c.reason != JUDGED_ONCE for c in self.lacking_support()):
             parts.append(f"{lacking} of {self.checkable} claims lacked support in the passages")
         if not self.answers_question:
             parts.append("the passages do not state the answer to the question" if self.answer_check.verdict ==
@@ -228,6 +229,9 @@ above: "{claim}"
 Reply with one JSON object and nothing else: {{"verdict": "supported"}} if the context states it or it follows \
 directly from the context; {{"verdict": "not_supported"}} if the context does not state it or contradicts it; \
 {{"verdict": "abstain"}} if the sentence states no fact (for example, it says the answer is unknown)."""
+
+
+JUDGED_ONCE = "the answer is this one sentence: judged once, by the answer check"
 
 
 class JudgeOutputError(ValueError):
@@ -412,14 +416,28 @@ def check_grounding(settings: Settings, item: CheckInput, claims: list[str], sig
                     judge: BaseChatModel, details: DetailCheck | None = None) -> Grounding:
     """Judge the whole answer, then each claim on the same opening messages (the server's cache holds them).
     `details` (pipeline.details, no LLM) is carried along: a missing question detail also keeps the answer from
-    counting as fully supported."""
+    counting as fully supported.
+
+    An answer of one sentence is judged once: its claim takes the answer check's verdict (the term veto still
+    applies). Judging it again as a claim changed no strict decision at any cut on SQuAD 2.0's tuning questions
+    (bench/judge_scope.py, docs/benchmarks.md) and cost a third of the check's time.
+    """
     started = time.perf_counter()
     answer_check = None
     if settings.grounding_answer_check and not all(map(is_abstention, claims)):
         answer_check = check_answer(judge, item, settings)
-    checks = [ClaimCheck(claim=claim, verdict="abstain", signal=signal) if is_abstention(claim)
-              else check_claim(judge, item, claim, signal, settings)
-              for claim, signal in zip(claims, signals, strict=True)]
+    judged_once = (answer_check is not None and answer_check.verdict != "unchecked"
+                   and sum(not is_abstention(c) for c in claims) == 1)
+
+    def verdict(claim: str, signal: CheapSignal) -> ClaimCheck:
+        if is_abstention(claim):
+            return ClaimCheck(claim=claim, verdict="abstain", signal=signal)
+        if judged_once and not (settings.grounding_term_veto and signal.missing_terms):
+            return ClaimCheck(claim=claim, verdict=answer_check.verdict, p_supported=answer_check.p_supported,
+                              signal=signal, reason=JUDGED_ONCE)
+        return check_claim(judge, item, claim, signal, settings)
+
+    checks = [verdict(claim, signal) for claim, signal in zip(claims, signals, strict=True)]
     policy = "strict" if settings.grounding_policy == "strict" else "annotate"
     return Grounding(policy=policy, model=judge_settings(settings).llm_model, threshold=settings.grounding_threshold,
                      claims=checks, answer_check=answer_check, details=details, quote=item.quote,

@@ -214,19 +214,20 @@ def test_citation_text_is_escaped_and_only_the_span_is_marked():
 
 
 def _check_against(server, settings):  # noqa: ANN001, ANN202
-    """The whole check of one answer against the fake endpoint, as the chain runs it."""
+    """The whole check of a two-sentence answer against the fake endpoint, as the chain runs it."""
     config = settings.with_overrides(openai_base_url=server.base_url, grounding_model="qwen2.5-1.5b")
-    item = CheckInput(question="What was the colony called?", context=judge_context([CHUNK.text]), answer=CLAIM)
-    return check_grounding(config, item, [CLAIM], [SIGNAL], make_chat_model(judge_settings(config)))
+    claims = [CLAIM, "It stood in Florida."]
+    item = CheckInput(question="What was the colony called?", context=judge_context([CHUNK.text]), answer=" ".join(claims))
+    return check_grounding(config, item, claims, [SIGNAL, SIGNAL], make_chat_model(judge_settings(config)))
 
 
 def test_json_schema_is_asked_for_and_an_endpoint_that_refuses_it_gets_json_mode(settings):
     with serving() as server:  # honours json_schema
         grounding = _check_against(server, settings)
         formats = [r["response_format"] for r in server.chat_requests]
-    assert grounding.count("supported") == 1 and grounding.answer_check.verdict == "supported"
-    assert [f["type"] for f in formats] == ["json_schema", "json_schema"]
-    answer_schema, claim_schema = (f["json_schema"]["schema"]["properties"] for f in formats)
+    assert grounding.count("supported") == 2 and grounding.answer_check.verdict == "supported"
+    assert [f["type"] for f in formats] == ["json_schema"] * 3
+    answer_schema, claim_schema, _ = (f["json_schema"]["schema"]["properties"] for f in formats)
     assert answer_schema["supported"]["type"] == "boolean"
     assert claim_schema["verdict"]["enum"] == ["supported", "not_supported", "abstain"]
     with serving() as server:  # answers HTTP 500 to json_schema, as llama-cpp-python's server did
@@ -234,11 +235,11 @@ def test_json_schema_is_asked_for_and_an_endpoint_that_refuses_it_gets_json_mode
         first = _check_against(server, settings)
         second = _check_against(server, settings)
         kinds = [r["response_format"]["type"] for r in server.chat_requests]
-    assert first.count("supported") == 1 and first.answer_check.verdict == "supported"
-    assert second.count("supported") == 1
+    assert first.count("supported") == 2 and first.answer_check.verdict == "supported"
+    assert second.count("supported") == 2
     # refused (the client retries a 500 once), remembered: every later call of the process goes straight to JSON mode
     switched = kinds.index("json_object")
-    assert set(kinds[:switched]) == {"json_schema"} and kinds[switched:] == ["json_object"] * 4
+    assert set(kinds[:switched]) == {"json_schema"} and kinds[switched:] == ["json_object"] * 6
 
 
 def test_an_error_about_the_request_size_is_not_taken_for_a_json_schema_refusal(settings):

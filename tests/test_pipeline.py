@@ -125,10 +125,18 @@ def test_stream_yields_the_answer_token_by_token_then_a_grounded_answer(settings
     citation = answer.citations[0]
     start, end = citation.span
     assert "Fort Caroline" in citation.text[start:end]
-    # the judge read the passages and the answer once (the answer check), then the claim check added one turn
-    assert "Proposed answer: The colony was named Fort Caroline." in llm.prompts[1]
+    # a one-sentence answer is judged once, by the answer check, which read the passages and the answer
+    assert "Proposed answer: The colony was named Fort Caroline." in llm.prompts[1] and len(llm.prompts) == 2
+    assert "judged once" in claim.reason
+
+    # two sentences: each claim check adds one turn after the answer check's messages (the server's cache holds them)
+    two = "The colony was named Fort Caroline. Huguenots founded it."
+    llm = RecordingLLM(responses=[two, ANSWERED, SUPPORTED, SUPPORTED], prompts=[])
+    answer = stream_answer(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?").finish()
+    assert answer.grounding.summary == "2/2 claims supported" and len(llm.prompts) == 4
     assert llm.prompts[2].startswith(llm.prompts[1] + "\nNow a narrower check.")
     assert '"The colony was named Fort Caroline."' in llm.prompts[2][len(llm.prompts[1]):]
+    assert '"Huguenots founded it."' in llm.prompts[3][len(llm.prompts[1]):]
 
 
 def test_strict_policy_withholds_an_answer_with_an_unsupported_claim(settings, sample_store, embedder):
@@ -184,7 +192,8 @@ def test_strict_policy_withholds_supported_claims_that_do_not_answer_the_questio
     llm = RecordingLLM(responses=["Fort Caroline was built by the Huguenots.", NOT_ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(strict, sample_store, embedder, llm, "In what year was Fort Coligny built?")
     assert answer.abstained and answer.abstain_reason == "unsupported_claims"
-    assert answer.grounding.summary == "1/1 claims supported; the passages may not answer the question"
+    # one sentence: its claim carries the answer check's verdict, and the reason says it once
+    assert answer.grounding.summary == "0/1 claims supported; the passages may not answer the question"
     assert answer.grounding.shortfall == "the passages do not state the answer to the question"
     # the answer check saw the question and the whole answer
     assert "Question: In what year was Fort Coligny built?" in llm.prompts[1]
@@ -201,7 +210,7 @@ def test_the_judge_reads_the_quote_the_answer_came_from_and_the_page_gets_it(set
     llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(quoted, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     quote = answer.grounding.quote
-    assert "Fort Caroline" in quote and quote in llm.prompts[1] and quote in llm.prompts[2]
+    assert "Fort Caroline" in quote and quote in llm.prompts[1]
     # the judge read that quote, not the numbered passages the answering model read
     assert "[1]" in llm.prompts[0] and "[1]" not in llm.prompts[1] and len(llm.prompts[1]) < len(llm.prompts[0]) / 2
     assert answer.config["grounding_scope"] == "quote"
