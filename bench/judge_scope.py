@@ -47,8 +47,12 @@ SCOPES: tuple[Scope, ...] = ("passages", "quote")
 CUTS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
-def judge_both(settings: Settings, record: dict, first: int) -> dict:
-    """One logged answer judged with each scope: the answer check's P, each claim's P, seconds."""
+def judge_both(settings: Settings, record: dict, first: int, scopes: tuple[Scope, ...] = SCOPES,
+               every_claim: bool = True) -> dict:
+    """One logged answer judged with each scope: the answer check's P, each claim's P, seconds.
+
+    `every_claim` False judges claims only when there are several, as the pipeline does (a one-sentence answer's
+    claim takes the answer check's verdict, so its P is recorded as the answer check's)."""
     judge = make_chat_model(judge_settings(settings))
     claims = [c for c in split_claims(record["answer"]) if not is_abstention(c)]
     context = "\n".join([record["question"], *map(neutralize_instructions, record["contexts"])])
@@ -57,13 +61,16 @@ def judge_both(settings: Settings, record: dict, first: int) -> dict:
            "details_missing": [d.text for d in check_details(record["question"], record["answer"],
                                                              record["contexts"]).missing]}
     no_veto = settings.with_overrides(grounding_term_veto=False)  # the judge's own P for every claim
-    for scope in SCOPES[first:] + SCOPES[:first]:
+    for scope in scopes[first:] + scopes[:first]:
         item = check_input(scope, record["question"], claims, record["contexts"])
         started = time.perf_counter()
         answer_check = check_answer(judge, item, settings)
-        claim_ps = [check_claim(judge, item, claim, CheapSignal(similarity=0.0, best_sentence="", chunk_id=None,
-                                                                 span=None, missing_terms=[]), no_veto).p_supported
-                    for claim in claims]
+        if every_claim or len(claims) > 1:
+            claim_ps = [check_claim(judge, item, claim, CheapSignal(similarity=0.0, best_sentence="", chunk_id=None,
+                                                                     span=None, missing_terms=[]), no_veto).p_supported
+                        for claim in claims]
+        else:
+            claim_ps = [answer_check.p_supported]
         out[scope] = {"seconds": round(time.perf_counter() - started, 2), "answer_p": answer_check.p_supported,
                       "claim_ps": claim_ps, "quoted": item.quote is not None, "context_chars": len(item.context)}
     return out
@@ -83,7 +90,7 @@ def report(rows: list[dict], settings: Settings) -> None:
     wrong = [r for r in rows if r["answerable"] and not r["correct"]]
     print(f"{len(rows)} answers judged: {len(unans)} to unanswerable questions, {len(right)} right, "
           f"{len(wrong)} wrong answers to answerable ones")
-    for scope in SCOPES:
+    for scope in [s for s in SCOPES if all(s in r for r in rows)]:
         seconds = [r[scope]["seconds"] for r in rows]
         scored = [r for r in unans + right if r[scope]["answer_p"] is not None]
         separation = auc([r[scope]["answer_p"] for r in scored], [not r["answerable"] for r in scored])
@@ -122,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answers", type=Path, nargs="+", help="logs bench/abstention.py --out wrote")
     parser.add_argument("--out", type=Path, help="append one JSON line per judged answer (resumes: ids in it are skipped)")
     parser.add_argument("--report-from", type=Path, nargs="+", metavar="JSONL", help="judge nothing: report on --out files")
+    parser.add_argument("--scopes", nargs="+", choices=SCOPES, default=list(SCOPES), help="what the judge reads")
+    parser.add_argument("--claims", choices=["all", "multi"], default="all",
+                        help="multi: judge claims only in answers of several sentences, as the pipeline does")
     parser.add_argument("--save-run", choices=SCOPES, help="store the --answers questions with this scope's verdicts "
                         "as a run (needs --answers): the Tune page draws the strict policy's curve")
     args = parser.parse_args(argv)
@@ -135,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         answered = [r for r in read_jsonl(*args.answers) if not r["abstained"] and r.get("contexts")]
         rows = [done[r["id"]] for r in answered if r["id"] in done]
         for i, record in enumerate(tqdm([r for r in answered if r["id"] not in done], unit="answer")):
-            rows.append(judge_both(settings, record, first=i % 2))
+            rows.append(judge_both(settings, record, i % len(args.scopes), tuple(args.scopes), args.claims == "all"))
             if args.out:
                 with args.out.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(rows[-1]) + "\n")

@@ -10,9 +10,13 @@ Two signals per claim, shown side by side:
   claim with an invented date and name P(supported) 0.72, and HaluEval's hallucinated answers are mostly that.
 A judge that fails (unreachable, unparseable after retries) leaves the claim "unchecked", with the reason.
 
+The judge reads the quote, not every passage (`grounding_scope`): the passage sentence each claim was taken from
+with one sentence either side, the window the detail check reads. A 1.5B judge reading four passages (≈ 600 tokens)
+was most of a checked answer's time, and on the same SQuAD 2.0 answers its P separated right answers from answers
+to unanswerable questions worse than when it read the quote (bench/judge_scope.py, docs/benchmarks.md).
 Every check of an answer opens with the same messages (`CheckInput`): the answer check's prompt, context first,
 and each claim check is one more user turn after it. So llama-server's prompt cache reads the context once per
-answer, not once per claim. Continuing the answering conversation instead (the answering model checking itself on
+answer, not once per claim; a one-sentence answer is judged once. Continuing the answering conversation instead (the answering model checking itself on
 its own cached prompt) was faster still but separated right answers from near misses worse (docs/benchmarks.md).
 Replies are asked for as json_schema (grammar-constrained on llama-server), JSON mode where refused.
 
