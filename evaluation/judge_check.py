@@ -48,7 +48,8 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_PAIRS = REPO.parent / "shared" / "data" / "halueval_qa" / "pairs.jsonl"  # all 400 questions, when present
 BUNDLED_PAIRS = REPO / "samples" / "halueval" / "pairs.jsonl"  # 20 of them, shipped with the app
 FAITHFULNESS_CUT = 0.5  # Ragas faithfulness below this flags an answer: fewer than half its statements supported
-GROUNDING_VERSION = 1  # part of the grounding cache key: bump when what is stored per answer changes
+GROUNDING_VERSION = 2  # part of the grounding cache key: bump when what is stored or how it is judged changes
+# (2: a one-sentence answer is judged once, by the answer check)
 
 Scorer = Literal["grounding", "faithfulness", "term_veto", "length"]
 SCORER_TITLES: dict[Scorer, str] = {"grounding": "Grounding check", "faithfulness": "Ragas faithfulness",

@@ -16,8 +16,9 @@ was most of a checked answer's time, and on the same SQuAD 2.0 answers its P sep
 to unanswerable questions worse than when it read the quote (bench/judge_scope.py, docs/benchmarks.md).
 Every check of an answer opens with the same messages (`CheckInput`): the answer check's prompt, context first,
 and each claim check is one more user turn after it. So llama-server's prompt cache reads the context once per
-answer, not once per claim; a one-sentence answer is judged once. Continuing the answering conversation instead (the answering model checking itself on
-its own cached prompt) was faster still but separated right answers from near misses worse (docs/benchmarks.md).
+answer, not once per claim; a one-sentence answer is judged once. Continuing the answering conversation instead
+(the answering model checking itself on its own cached prompt) was faster still but separated right answers from
+near misses worse (docs/benchmarks.md).
 Replies are asked for as json_schema (grammar-constrained on llama-server), JSON mode where refused.
 
 Claims can each be true of the passages while the answer still answers nothing: SQuAD 2.0's unanswerable
