@@ -35,6 +35,17 @@ def test_a_small_number_may_be_spelled_out_in_the_passage():
     assert check_details("Which 2 dynasties fell?", "Jin", ["Two dynasties fell: the Jin and the Song."]).missing == []
 
 
+def test_an_ordinal_the_answers_passage_lacks_is_named_as_missing():
+    # the sample KB: the first voyage's leader given for the second voyage, with no warning before ordinals counted
+    kb = ("French Huguenots made two attempts to establish a haven in North America. In 1562, naval officer Jean "
+          "Ribault led an expedition that explored Florida. The Wars of Religion precluded a return voyage, and the "
+          "outpost was abandoned. In 1564, Ribault's former lieutenant René Goulaine de Laudonnière launched a second "
+          "voyage to build a colony; he established Fort Caroline.")
+    question = "Who launched the second voyage to build a colony in Florida?"
+    assert [d.text for d in check_details(question, "Jean Ribault led the expedition.", [kb]).missing] == ["second"]
+    assert check_details(question, "René Goulaine de Laudonnière launched it.", [kb]).missing == []
+
+
 def test_a_changed_year_is_named_as_missing():
     check = check_details("What fort was established in 1570?", "Fort Caroline", [PASSAGE])
     assert [(d.text, d.kind) for d in check.missing] == [("1570", "number")]
