@@ -129,8 +129,9 @@ class AnswerStream:
                                                          for c in answer.citations]})
         if self._settings.grounding_policy == "off":
             return answer
-        item = check_input(self._settings.grounding_scope, self.question, claims, [c.text for c in answer.contexts])
-        details = (check_details(self.question, answer.answer, [c.text for c in answer.contexts])
+        passages = [c.text for c in answer.contexts]
+        item = check_input(self._settings.grounding_scope, self.question, claims, passages)
+        details = (check_details(self.question, answer.answer, passages)
                    if self._settings.grounding_detail_check else None)
         grounding = check_grounding(self._settings, item, claims, signals, self._judge, details)
         answer = answer.model_copy(update={"grounding": grounding})

@@ -28,13 +28,13 @@ _NUMBER = re.compile(r"^\d[\d,.]*(?:st|nd|rd|th|s)?$")
 _NEGATIONS = frozenset("not never no none without cannot nor".split())
 _NEGATION_FORMS = _NEGATIONS | {"n't", "didn't", "doesn't", "don't", "isn't", "wasn't", "weren't", "aren't",
                                 "won't", "hasn't", "haven't", "hadn't", "couldn't", "wouldn't", "shouldn't"}
+_WORDS = "one two three four five six seven eight nine ten eleven twelve".split()
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
 # ordinals beyond "first" added 2026-12-01 after "Who launched the *second* voyage?" got the first voyage's leader
 # with no warning on the sample KB: on SQuAD 2.0 tuning answers (questions 1-102) they flagged 1 more of 41
 # unanswerable questions answered and no right answer; held out (251-404) no change either way
-_COMPARISONS = frozenset("""first second third fourth fifth last earliest latest largest smallest biggest highest
-lowest longest shortest oldest youngest most least best worst only before after""".split())
-_WORDS = "one two three four five six seven eight nine ten eleven twelve".split()
-_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+_COMPARISONS = frozenset(_ORDINALS[:5]) | frozenset("""last earliest latest largest smallest biggest highest lowest
+longest shortest oldest youngest most least best worst only before after""".split())
 # "3rd" is "third", "12" is "twelve": the spellings a passage may use for a small number the question writes in digits
 _SPELLED = {**{str(i): w for i, w in enumerate(_WORDS, 1)},
             **{f"{i}{'st' if i == 1 else 'nd' if i == 2 else 'rd' if i == 3 else 'th'}": w
