@@ -184,13 +184,14 @@ def print_detail_check(records: list[dict]) -> None:
 
 
 def save_runs(by_model: dict[str, list[SampleRow]], settings: Settings, name: str = "squad2 (bench/abstention.py)",
-              source: str = "bench/abstention.py") -> list[str]:
-    """One stored run per answering model, so the Tune page draws its answer-check curve (no Ragas metrics)."""
+              source: str = "bench/abstention.py", extra: dict | None = None) -> list[str]:
+    """One stored run per answering model, so the Tune page draws its answer-check curve (no Ragas metrics).
+    `extra` goes into each run's config (e.g. evaluation.aggregate.FOLDED_CHECKS)."""
     runs, ids = RunStore(settings.runs_db), []
     for model, rows in by_model.items():
         config = pipeline_config(settings.with_overrides(llm_model=model.split(" ")[0], grounding_policy="annotate",
                                                          collection=COLLECTION))
-        run_id = runs.create_run(name, len(rows), {**config, "source": source, "metrics": []})
+        run_id = runs.create_run(name, len(rows), {**config, "source": source, "metrics": [], **(extra or {})})
         for row in rows:
             runs.add_sample(run_id, row)
         runs.finish_run(run_id)

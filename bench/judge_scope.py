@@ -27,6 +27,7 @@ from tqdm import tqdm  # noqa: E402
 
 from bench.abstention import SQUAD, sample_rows, save_runs  # noqa: E402
 from bench.common import percentile, read_jsonl  # noqa: E402
+from evaluation.aggregate import FOLDED_CHECKS  # noqa: E402
 from evaluation.judge_check import auc  # noqa: E402
 from pipeline.details import check_details  # noqa: E402
 from pipeline.grounding import (  # noqa: E402
@@ -120,7 +121,7 @@ def save_run(rows: list[dict], answers: list[dict], scope: Scope, settings: Sett
         records.append({**a, "model": f"{a['model']} (judge reads the {scope})", "answer_check_p": p})
     by_model = sample_rows(records, {q["id"]: q for q in read_jsonl(SQUAD / "qa.jsonl")})
     [run_id] = save_runs(by_model, settings, name=f"squad2 strict, judge reads the {scope} (bench/judge_scope.py)",
-                         source="bench/judge_scope.py")
+                         source="bench/judge_scope.py", extra={FOLDED_CHECKS: True})
     return run_id
 
 

@@ -219,6 +219,12 @@ def coverage_curve(samples: list[SampleRow], run_min_score: float, steps: int = 
     return threshold_curve(samples, lambda s: s.top_score, run_min_score, steps)
 
 
+FOLDED_CHECKS = "answer_check_p_folds_checks"
+"""Run config key: true when a run's stored answer-check P is already 0 wherever the claim checks, the term veto or
+the detail check withhold the answer (runs a bench stores from replayed strict decisions), so its curve is the strict
+policy's, not the answer check's alone."""
+
+
 def answer_check_curve(samples: list[SampleRow], run_cut: float, steps: int = 21) -> list[CoveragePoint]:
     """What a stricter answer check would do: answers whose P(supported) falls below the cut are withheld.
 

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from evaluation import sweep
 from evaluation.evalset import EvalItem, save_eval_set, saved_set_path
+from evaluation.aggregate import FOLDED_CHECKS
 from evaluation.runstore import RunStore, SampleRow, ScreenRow
 from evaluation.export import sweep_table
 from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL
@@ -224,6 +225,7 @@ def test_tune_page_draws_heatmaps_the_ladder_and_the_coverage_curve(app, sample_
     app.selectbox(key="tune.coverage_run").set_value(ids["before"]).run()
     app.radio(key="tune.coverage_gate").set_value("answer check P(supported)").run()
     assert not app.exception and app.query_params["gate"] == "answer_check"
+    assert "claim verdicts aside" in " ".join(c.value for c in app.caption)  # an evaluation run's P is the check's alone
     curve = frame(app, "threshold")
     assert curve["threshold"].iloc[0] == 0.0 and curve["n_answered"].iloc[0] == 2
     kept = curve[curve["threshold"] > 0.62]
@@ -410,3 +412,21 @@ def test_a_cheap_first_sweep_shows_its_stage_in_the_progress_and_can_be_cancelle
     assert [(s.status, s.n_done) for s in runs.screens()] == [("cancelled", 2)] and runs.runs() == []
     assert fake_llm.chat_requests == []  # cancelled before any finalist was judged
     assert "cancelled. 0 completed runs stored" in texts(app.warning)
+
+
+def test_coverage_tab_names_its_runs_and_says_what_a_benchs_curve_folds_in(app, sample_data):
+    runs = RunStore(sample_data.runs_db)
+    run_id = runs.create_run("squad2 strict, judge reads the quote (bench/judge_scope.py)", 3,
+                             {"top_k": 4, "metrics": [], "source": "bench/judge_scope.py", FOLDED_CHECKS: True})
+    for row in _rows(False):
+        runs.add_sample(run_id, row.model_copy(update={"metrics": []}))
+    runs.finish_run(run_id)
+    app.run()
+    app.switch_page("views/tune.py").run()
+    picker = app.selectbox(key="tune.coverage_run")
+    assert picker.options == [f"{run_id} · squad2 strict, judge reads the quote (bench/judge_scope.py) · top-k 4 · "
+                              "completed · 3/3"]
+    app.radio(key="tune.coverage_gate").set_value("answer check P(supported)").run()
+    assert not app.exception
+    captions = " ".join(c.value for c in app.caption)
+    assert "the question-detail check are folded in" in captions and "claim verdicts aside" not in captions

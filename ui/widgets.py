@@ -9,7 +9,7 @@ from typing import NamedTuple, TypeVar
 import streamlit as st
 
 from ingest.embedder import EmbedderUnavailableError
-from evaluation.runstore import RunStore
+from evaluation.runstore import RunStore, RunSummary
 from ingest.store import StoreError, VectorStore
 from pipeline.answer import Answer, Citation
 from pipeline.grounding import Grounding
@@ -31,6 +31,11 @@ def guarded(load: Callable[[], T]) -> T:
         st.error(str(exc), icon=":material/error:")
         st.stop()
         raise  # unreachable: st.stop() raises
+
+
+def run_label(run: RunSummary) -> str:
+    """How a run reads in every run picker: its id, then what it evaluated, so a bench's stored run is recognisable."""
+    return f"{run.id} · {run.eval_set} · top-k {run.config.get('top_k')} · {run.status} · {run.n_done}/{run.n_items}"
 
 
 def store_or_stop() -> VectorStore:

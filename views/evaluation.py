@@ -24,7 +24,7 @@ from ui import charts, resources
 from ui.evalset_editor import eval_sets_section
 from ui.judge_trust import judge_trust
 from ui.safe_text import literal
-from ui.widgets import empty_knowledge_base, eval_page_setup, guarded
+from ui.widgets import empty_knowledge_base, eval_page_setup, guarded, run_label
 
 st.title("Evaluation")
 st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?), answer relevancy (does the answer "
@@ -118,8 +118,7 @@ by_id = {r.id: r for r in all_runs}
 
 
 def describe(run_id: str) -> str:
-    r = by_id[run_id]
-    return f"{r.id} · {r.eval_set} · top-k {r.config.get('top_k')} · {r.status} · {r.n_done}/{r.n_items}"
+    return run_label(by_id[run_id])
 
 
 chosen = st.selectbox("Run", ids, index=ids.index(params["run"]) if params.get("run") in ids else 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from evaluation.aggregate import answer_check_curve, coverage_curve
+from evaluation.aggregate import FOLDED_CHECKS, answer_check_curve, coverage_curve
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, load_eval_set
 from evaluation.export import group_table, groups, sweep_table
@@ -16,7 +16,7 @@ from evaluation.screening import SCREEN_METRICS, STAGE_FULL, STAGE_RETRIEVAL
 from evaluation.sweep import DEFAULT_FINALISTS, SweepError, SweepProgress, grid, run_cheap_first, run_configs
 from pipeline.llm import LLMError
 from ui import charts, jobs, resources
-from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded
+from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded, run_label
 
 HEATMAP_METRICS = ["faithfulness", "answer_relevancy", "context_recall", "seconds"]
 CHEAP_FIRST, IN_FULL = "Cheap first: retrieval on every cell, full evaluation of the best", "Full evaluation of every cell"
@@ -245,10 +245,11 @@ with tab_coverage:
                 "cut would trade; so do answers stored with `bench/abstention.py --save-run`.",
                 icon=":material/tune:")
     else:
-        ids = [r.id for r in all_runs]
-        run_id = st.selectbox("Run", ids, key="tune.coverage_run",
+        by_id = {r.id: r for r in all_runs}
+        ids = list(by_id)
+        run_id = st.selectbox("Run", ids, key="tune.coverage_run", format_func=lambda i: run_label(by_id[i]),
                               index=ids.index(params["run"]) if params.get("run") in ids else 0)
-        run = next(r for r in all_runs if r.id == run_id)
+        run = by_id[run_id]
         samples = runs.samples(run_id)
         shown = list(GATES.values())
         gate = GATES[st.radio("Threshold on", list(GATES), horizontal=True, key="tune.coverage_gate",
@@ -258,8 +259,10 @@ with tab_coverage:
             strict = run.config.get("grounding_policy") == "strict"
             low = float(run.config.get("grounding_answer_threshold", base.grounding_answer_threshold)) if strict else 0.0
             points = answer_check_curve(samples, low)
+            folded = ("the claim checks, the unknown-term veto and the question-detail check are folded in: an answer "
+                      "they withhold counts as P 0" if run.config.get(FOLDED_CHECKS) else "claim verdicts aside")
             st.caption(f"Each point is a cut on the answer check's P(supported) from {low:.2f} upwards: answers whose P "
-                       "falls below it would be withheld (claim verdicts aside). "
+                       f"falls below it would be withheld ({folded}). "
                        + ("This run was strict, so answers below its own cut were already withheld."
                           if strict else "At 0 every answer the check scored is kept."))
             if not points:
