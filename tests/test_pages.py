@@ -173,3 +173,22 @@ def test_evaluation_page_charts_a_stored_run(app, sample_data):
     assert len(charts) == 4  # distributions, abstention matrix, scores per question, trend
     table = next(d.value for d in app.dataframe if "notes" in d.value.columns)
     assert "answer_relevancy failed: judge returned unparseable output" in table["notes"][1]
+
+
+def test_ask_page_shows_a_one_sentence_answer_judged_once_on_one_line(app, sample_data, monkeypatch):
+    from pipeline.grounding import JUDGE_MAX_TOKENS
+
+    def scripted(config):  # one judge call: the answer check, whose verdict the single claim takes
+        if config.llm_max_tokens == JUDGE_MAX_TOKENS:
+            return FakeListChatModel(responses=['{"supported": true}'])
+        return FakeListChatModel(responses=["The colony was named Fort Caroline."])
+
+    monkeypatch.setattr(resources, "chat_model", scripted)
+    app.run()
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception
+    shown = texts(app.markdown)
+    assert ":green[**supported**] The colony was named Fort Caroline." in shown
+    assert "one sentence, judged once: do the passages state the answer to the question?" in shown
+    assert "The passages state the answer to the question." not in shown  # no second line saying the same

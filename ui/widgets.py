@@ -12,7 +12,7 @@ from ingest.embedder import EmbedderUnavailableError
 from evaluation.runstore import RunStore, RunSummary
 from ingest.store import StoreError, VectorStore
 from pipeline.answer import Answer, Citation
-from pipeline.grounding import Grounding
+from pipeline.grounding import JUDGED_ONCE, Grounding
 from pipeline.retrieval import best_similarity
 from settings import Settings
 from ui import resources
@@ -112,6 +112,9 @@ def show_claims(grounding: Grounding) -> None:
 
     Only our own labels are Markdown: the claim, its terms and the reasons come from the model or the documents.
     """
+    check = grounding.answer_check
+    # a one-sentence answer is judged once: its claim line carries the answer check, which then needs no line of its own
+    once = check is not None and any(c.reason == JUDGED_ONCE for c in grounding.claims)
     for claim in grounding.claims:
         icon, colour, label = VERDICT_LOOK[claim.verdict]
         signal = claim.signal
@@ -120,10 +123,13 @@ def show_claims(grounding: Grounding) -> None:
             cheap.append("not in the passages: " + ", ".join(map(literal, signal.missing_terms)))
         if claim.p_supported is not None:
             cheap.append(f"P(supported) {claim.p_supported:.2f}")
-        if claim.reason:
+        if claim.reason == JUDGED_ONCE:
+            cheap.append("one sentence, judged once: do the passages state the answer to the question?")
+            cheap += [literal(check.reason)] if check and check.reason else []
+        elif claim.reason:
             cheap.append(literal(claim.reason))
         st.markdown(f"{icon} :{colour}[**{label}**] {literal(claim.claim)}  \n:gray[{' · '.join(cheap)}]")
-    if check := grounding.answer_check:
+    if check and not once:
         icon, colour, label = VERDICT_LOOK[check.verdict]
         detail = " · ".join(x for x in (check.p_text, literal(check.reason or "")) if x)
         st.markdown(f"{icon} :{colour}[**{label}**] The passages state the answer to the question."
