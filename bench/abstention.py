@@ -53,11 +53,12 @@ def write_corpus(folder: Path) -> list[tuple[Path, str]]:
 
 
 @contextmanager
-def temporary_collection(write: Callable[[Path], list[tuple[Path, str]]],
-                         collection: str) -> Iterator[tuple[Settings, VectorStore, Embeddings]]:
-    """Documents that `write` puts in a folder, ingested into a temporary embedded collection as the settings say."""
+def temporary_collection(write: Callable[[Path], list[tuple[Path, str]]], collection: str,
+                         **overrides: object) -> Iterator[tuple[Settings, VectorStore, Embeddings]]:
+    """Documents that `write` puts in a folder, ingested into a temporary embedded collection as the settings (with
+    `overrides`, e.g. another chunking) say."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=collection)
+        settings = Settings().with_overrides(data_dir=Path(tmp) / "data", collection=collection, **overrides)
         (Path(tmp) / "corpus").mkdir()
         files = write(Path(tmp) / "corpus")
         client = open_client(settings)
@@ -75,9 +76,9 @@ def temporary_collection(write: Callable[[Path], list[tuple[Path, str]]],
             client.close()
 
 
-def squad_collection() -> AbstractContextManager[tuple[Settings, VectorStore, Embeddings]]:
-    """The whole SQuAD corpus (411 paragraphs), one file per paragraph."""
-    return temporary_collection(write_corpus, COLLECTION)
+def squad_collection(**overrides: object) -> AbstractContextManager[tuple[Settings, VectorStore, Embeddings]]:
+    """The whole SQuAD corpus (411 paragraphs), one file per paragraph, in the configured settings or `overrides`."""
+    return temporary_collection(write_corpus, COLLECTION, **overrides)
 
 
 def correct(answer: Answer, references: list[str]) -> bool:
