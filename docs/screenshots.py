@@ -39,12 +39,13 @@ def main() -> None:
     parser.add_argument("--curve", metavar="RUN_ID", help="run id: saves docs/tune_answer_check.png")
     args = parser.parse_args()
     query = {"sweep": args.sweep, "ladder": args.ladder, "run": args.curve, "gate": args.curve and "answer_check"}
-    with running_dashboard() as url, chromium_page(height=1100) as page:
+    with running_dashboard() as url, chromium_page(height=2600) as page:  # tall: charts below the fold stay blank
         page.goto(f"{url}/tune?" + "&".join(f"{k}={v}" for k, v in query.items() if v))
         page.get_by_role("tab", name="Sweep heatmaps").wait_for(timeout=120_000)
         if args.sweep:
             page.locator(CHART).nth(3).wait_for(timeout=120_000)  # four heatmaps
-            page.wait_for_timeout(2_000)  # plotly finishes drawing after the element appears
+            page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)  # the cells' table, below the charts
+            page.wait_for_timeout(5_000)  # plotly and the table's canvas finish drawing after the elements appear
             page.get_by_test_id("stTabs").screenshot(path=str(DOCS / "tune_heatmaps.png"))
             print(f"saved {DOCS / 'tune_heatmaps.png'}")
         for wanted, tab, name in ((args.ladder, "Optimisation ladder", "tune_ladder.png"),
