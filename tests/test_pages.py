@@ -43,20 +43,28 @@ def test_ask_page_answers_with_a_citation(app, sample_data):
     assert any(label.startswith("[") and "kb/huguenots.md" in label for label in labels), labels
 
 
-def test_ask_page_shows_the_grounding_badge_marked_claims_and_highlighted_span(app, sample_data, monkeypatch):
+def ask_scripted(app, monkeypatch, answer: str, judge_replies: list[str]) -> str:  # noqa: ANN001
+    """Ask the colony question with a scripted answering model and judge; the page's Markdown, joined."""
     from pipeline.grounding import JUDGE_MAX_TOKENS
 
-    def scripted(config):  # the answering model writes two claims; the second names what no passage mentions
-        if config.llm_max_tokens == JUDGE_MAX_TOKENS:  # the answer check, then the one claim the term veto leaves
-            return FakeListChatModel(responses=['{"supported": true}', '{"verdict": "supported"}'])
-        return FakeListChatModel(responses=["The colony was named Fort Caroline. Napoleon founded it in 1802."])
+    def scripted(config):
+        if config.llm_max_tokens == JUDGE_MAX_TOKENS:
+            return FakeListChatModel(responses=judge_replies)
+        return FakeListChatModel(responses=[answer])
 
     monkeypatch.setattr(resources, "chat_model", scripted)
     app.run()
     app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
     app.button[0].click().run()
     assert not app.exception
-    shown = texts(app.markdown)
+    return texts(app.markdown)
+
+
+def test_ask_page_shows_the_grounding_badge_marked_claims_and_highlighted_span(app, sample_data, monkeypatch):
+    # two claims, the second names what no passage mentions; the judge answers the answer check, then the one
+    # claim the term veto leaves
+    shown = ask_scripted(app, monkeypatch, "The colony was named Fort Caroline. Napoleon founded it in 1802.",
+                         ['{"supported": true}', '{"verdict": "supported"}'])
     assert "1/2 claims supported" in shown
     assert ":green[**supported**] The colony was named Fort Caroline." in shown
     assert ":red[**not supported**] Napoleon founded it in 1802." in shown
@@ -176,19 +184,8 @@ def test_evaluation_page_charts_a_stored_run(app, sample_data):
 
 
 def test_ask_page_shows_a_one_sentence_answer_judged_once_on_one_line(app, sample_data, monkeypatch):
-    from pipeline.grounding import JUDGE_MAX_TOKENS
-
-    def scripted(config):  # one judge call: the answer check, whose verdict the single claim takes
-        if config.llm_max_tokens == JUDGE_MAX_TOKENS:
-            return FakeListChatModel(responses=['{"supported": true}'])
-        return FakeListChatModel(responses=["The colony was named Fort Caroline."])
-
-    monkeypatch.setattr(resources, "chat_model", scripted)
-    app.run()
-    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
-    app.button[0].click().run()
-    assert not app.exception
-    shown = texts(app.markdown)
+    # one judge call: the answer check, whose verdict the single claim takes
+    shown = ask_scripted(app, monkeypatch, "The colony was named Fort Caroline.", ['{"supported": true}'])
     assert ":green[**supported**] The colony was named Fort Caroline." in shown
     assert "one sentence, judged once: do the passages state the answer to the question?" in shown
     assert "The passages state the answer to the question." not in shown  # no second line saying the same
