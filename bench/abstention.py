@@ -81,8 +81,13 @@ def squad_collection(**overrides: object) -> AbstractContextManager[tuple[Settin
     return temporary_collection(write_corpus, COLLECTION, **overrides)
 
 
+def contains_reference(text: str, references: list[str]) -> bool:
+    """A reference answer occurs in the text, ignoring case: how the SQuAD benches count an answer right."""
+    return any(ref.lower() in text.lower() for ref in references)
+
+
 def correct(answer: Answer, references: list[str]) -> bool:
-    return not answer.abstained and any(ref.lower() in answer.answer.lower() for ref in references)
+    return not answer.abstained and contains_reference(answer.answer, references)
 
 
 def share(hits: int, total: int) -> str:

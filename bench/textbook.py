@@ -28,7 +28,7 @@ from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from langchain_core.prompts import ChatPromptTemplate  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench.abstention import SQUAD, share, squad_collection  # noqa: E402
+from bench.abstention import SQUAD, contains_reference, share, squad_collection  # noqa: E402
 from bench.common import percentile, read_jsonl  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.prompt import is_abstention  # noqa: E402
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds.append(time.perf_counter() - started)
                 abstained = says_unknown(reply)
                 done[q["id"]] = {"id": q["id"], "answerable": q["answerable"], "answer": reply, "abstained": abstained,
-                                 "correct": (not abstained and any(a.lower() in reply.lower() for a in q["answers"]))
+                                 "correct": (not abstained and contains_reference(reply, q["answers"]))
                                  if q["answerable"] else None, "seconds": round(seconds[-1], 2)}
                 if args.out:
                     with args.out.open("a", encoding="utf-8") as handle:
