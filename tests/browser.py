@@ -101,7 +101,8 @@ def choose(page: Page, selectbox_label: str, option: str, tries: int = 4) -> Non
 
     A rerun that lands while the list is open closes it (seen on a loaded machine: the option never showed), so
     wait for the app to be idle before opening it, and type the option to filter the list (a long list renders
-    only the options in view); open it again if a rerun closed it anyway.
+    only the options in view); open it again if a rerun closed it anyway, also between the option showing and the
+    click (seen in a fresh clone: the option was detached from the page and the click waited out its 30 s).
     """
     box, item = page.get_by_test_id("stSelectbox").filter(has_text=selectbox_label), page.get_by_role("option", name=option)
     for attempt in range(tries):
@@ -109,9 +110,8 @@ def choose(page: Page, selectbox_label: str, option: str, tries: int = 4) -> Non
         box.click()
         box.get_by_role("combobox").fill(option)
         try:
-            item.wait_for(state="visible", timeout=10_000)
-            break
+            item.click(timeout=10_000)
+            return
         except PlaywrightTimeoutError:
             if attempt == tries - 1:
                 raise
-    item.click()
