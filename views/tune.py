@@ -210,7 +210,8 @@ with tab_sweep:
                                   key="tune.interval_metric")
             st.plotly_chart(charts.sweep_intervals(table, metric), key="tune.interval_chart")
         run_ids = table["run_id"] if "run_id" in table else pd.Series(None, index=table.index, dtype=object)
-        shown = table.assign(open=run_ids.map(lambda r: f"/evaluation?run={r}" if isinstance(r, str) else None))
+        # a retrieval-only cell has no run to open: an empty link cell, not the grid's grey "None"
+        shown = table.assign(open=run_ids.map(lambda r: f"/evaluation?run={r}" if isinstance(r, str) else ""))
         for m in measured:
             shown[m] = [charts.with_interval(*v, ".1f" if m == "seconds" else ".2f")
                         for v in zip(table[m], table[f"{m}_low"], table[f"{m}_high"], strict=True)]
