@@ -9,6 +9,10 @@ benches count (bench/abstention.py): an unanswerable question is answered anyway
 not know; an answerable one is right when a reference answer is contained. The abstention test is generous to the
 peer: besides the pipeline's own phrases it accepts "not mentioned", "no information" and the like.
 
+`--retrieval pipeline` and `--prompt pipeline` swap one half of the chain for this pipeline's (default chunking,
+hybrid search and rerank; the grounded prompt over numbered blocks) so a 2 x 2 run tells which half makes the
+difference in right answers. The score gate and the checks stay out: both halves answer every question.
+
 `--ours` reads logs of this pipeline's answers to the same questions (bench/abstention.py --out) and prints them
 beside the peer, so both are counted by the same code on the same question ids.
 """
@@ -31,7 +35,8 @@ from tqdm import tqdm  # noqa: E402
 from bench.abstention import SQUAD, contains_reference, share, squad_collection  # noqa: E402
 from bench.common import percentile, read_jsonl  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
-from pipeline.prompt import is_abstention  # noqa: E402
+from pipeline.prompt import PROMPT, format_context, is_abstention  # noqa: E402
+from pipeline.retrieval import retrieve  # noqa: E402
 
 TEXTBOOK_PROMPT = ChatPromptTemplate.from_template(
     "Use the following pieces of context to answer the question at the end. If you don't know the answer, just say "
@@ -56,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", type=int, default=250, help="start after the first N questions (default: the "
                                                                "held-out half, questions 251 on)")
     parser.add_argument("--limit", type=int, default=154, help="questions to ask (default 154: questions 251-404)")
+    parser.add_argument("--retrieval", choices=["textbook", "pipeline"], default="textbook",
+                        help="textbook: 800/100 recursive chunks, dense top 4; pipeline: the configured chunking, "
+                             "search mode and rerank")
+    parser.add_argument("--prompt", choices=["textbook", "pipeline"], default="textbook",
+                        help="textbook: the classic one-message prompt over joined chunks; pipeline: this project's "
+                             "grounded prompt over numbered blocks")
     parser.add_argument("--out", type=Path, help="append one JSON line per question (resumes: ids in it are skipped)")
     parser.add_argument("--ours", type=Path, nargs="+", metavar="JSONL",
                         help="this pipeline's answers to the same questions (bench/abstention.py --out), counted beside")
@@ -65,18 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     todo = [q for q in questions if q["id"] not in done]
     seconds = []
     if todo:
-        with squad_collection(chunk_size=800, chunk_overlap=100, chunk_strategy="recursive", retrieval_mode="dense",
-                              rerank="none") as (settings, store, embedder):
-            chain = TEXTBOOK_PROMPT | make_chat_model(settings) | StrOutputParser()
-            for q in tqdm(todo, desc=f"textbook chain, {settings.llm_model}", unit="question"):
+        textbook = {"chunk_size": 800, "chunk_overlap": 100, "chunk_strategy": "recursive", "retrieval_mode": "dense",
+                    "rerank": "none", "top_k": 4}
+        with squad_collection(**textbook if args.retrieval == "textbook" else {}) as (settings, store, embedder):
+            llm = make_chat_model(settings)
+            prompt, joined = (TEXTBOOK_PROMPT, lambda chunks: "\n\n".join(c.text for c in chunks)) \
+                if args.prompt == "textbook" else (PROMPT, format_context)
+            chain = prompt | llm | StrOutputParser()
+            for q in tqdm(todo, desc=f"{args.retrieval} retrieval, {args.prompt} prompt, {settings.llm_model}",
+                          unit="question"):
                 started = time.perf_counter()
-                chunks = store.search(settings.collection, embedder.embed_query(q["question"]), limit=4)
-                reply = chain.invoke({"context": "\n\n".join(c.text for c in chunks), "question": q["question"]})
+                chunks = retrieve(settings, store, embedder, llm, q["question"])
+                reply = chain.invoke({"context": joined(chunks), "question": q["question"]})
                 seconds.append(time.perf_counter() - started)
                 abstained = says_unknown(reply)
                 done[q["id"]] = {"id": q["id"], "answerable": q["answerable"], "answer": reply, "abstained": abstained,
                                  "correct": (not abstained and contains_reference(reply, q["answers"]))
-                                 if q["answerable"] else None, "seconds": round(seconds[-1], 2)}
+                                 if q["answerable"] else None, "seconds": round(seconds[-1], 2),
+                                 "retrieval": args.retrieval, "prompt": args.prompt}
                 if args.out:
                     with args.out.open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps(done[q["id"]]) + "\n")
@@ -84,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     peer = [done[q["id"]] for q in questions if q["id"] in done]
     unans_through, n_unans, right, n_ans = outcome_counts(peer)
     print(f"questions {args.skip + 1}-{args.skip + len(questions)} of the SQuAD 2.0 sample, {len(peer)} answered by "
-          f"the textbook chain" + (f", {percentile(seconds, 50):.1f} s per question p50" if seconds else ""))
-    print(f"  textbook chain: unanswerable answered anyway {share(unans_through, n_unans)}, answerable right "
+          f"the {args.retrieval} retrieval + {args.prompt} prompt chain" + (f", {percentile(seconds, 50):.1f} s per question p50" if seconds else ""))
+    print(f"  {args.retrieval} retrieval + {args.prompt} prompt: unanswerable answered anyway {share(unans_through, n_unans)}, answerable right "
           f"{share(right, n_ans)}")
     if args.ours:
         by_model: dict[str, list[dict]] = {}
