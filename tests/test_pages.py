@@ -189,3 +189,25 @@ def test_ask_page_shows_a_one_sentence_answer_judged_once_on_one_line(app, sampl
     assert ":green[**supported**] The colony was named Fort Caroline." in shown
     assert "one sentence, judged once: do the passages state the answer to the question?" in shown
     assert "The passages state the answer to the question." not in shown  # no second line saying the same
+
+
+def test_ask_page_answers_with_the_judges_model_when_chosen(app, sample_data, monkeypatch):
+    from pipeline.grounding import JUDGE_MAX_TOKENS
+
+    asked: list[str] = []
+
+    def scripted(config):
+        if config.llm_max_tokens != JUDGE_MAX_TOKENS:
+            asked.append(config.llm_model)
+        return FakeListChatModel(responses=["The colony was named Fort Caroline."])
+
+    monkeypatch.setattr(resources, "chat_model", scripted)
+    app.run()
+    choice = app.sidebar.radio(key="ask.model")
+    assert choice.options == ["qwen2.5-0.5b", "qwen2.5-1.5b (also the judge)"] and choice.value == "qwen2.5-0.5b"
+    choice.set_value("qwen2.5-1.5b")
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception
+    assert asked == ["qwen2.5-1.5b"]
+    assert app.session_state["ask.history"][0]["config"]["llm_model"] == "qwen2.5-1.5b"  # stored with the answer
