@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from evaluation import sweep
 from evaluation.evalset import EvalItem, save_eval_set, saved_set_path
 from evaluation.aggregate import FOLDED_CHECKS
+from evaluation.metrics import MetricName
 from evaluation.runstore import RunStore, SampleRow, ScreenRow
 from evaluation.export import sweep_table
 from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL
@@ -151,6 +152,25 @@ def test_an_upload_named_like_a_saved_set_never_replaces_it(app, eval_settings):
     assert (run.eval_set, run.n_items) == ("mine-2.jsonl", 1)
     assert sorted(p.name for p in mine.parent.iterdir()) == ["mine-2.jsonl", "mine.jsonl"]
     assert mine.read_bytes() == before
+
+
+def test_the_evaluation_page_runs_only_the_metrics_chosen(app, eval_settings):
+    upload = b'{"question": "What was the name of the Florida Huguenot colony?", "reference": "Fort Caroline"}\n'
+    app.run()
+    app.switch_page("views/evaluation.py").run()
+    picker = app.multiselect(key="eval.metrics")
+    assert [m.value for m in picker.value] == ["faithfulness", "answer_relevancy", "context_precision",
+                                               "context_recall"]  # all four unless the user picks fewer
+    app.file_uploader(key="eval.upload").set_value(("one.jsonl", upload, "application/octet-stream")).run()
+    app.multiselect(key="eval.metrics").set_value([]).run()
+    assert app.button(key="eval.run").disabled  # nothing to score
+    app.multiselect(key="eval.metrics").set_value([MetricName.FAITHFULNESS]).run()
+    app.button(key="eval.run").click().run()
+    assert not app.exception
+    [run] = RunStore(eval_settings.runs_db).runs()
+    assert run.config["metrics"] == ["faithfulness"]
+    [row] = RunStore(eval_settings.runs_db).samples(run.id)
+    assert [m["metric"] for m in row.metrics] == ["faithfulness"]
 
 
 def test_an_unreadable_upload_is_refused_and_not_kept(app, sample_data):

@@ -16,7 +16,7 @@ from evaluation.aggregate import abstention_report, aggregate, failure_label, me
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, KeptUpload, available_sets, keep_upload, load_eval_set
 from evaluation.export import finetune_jsonl, flipped, run_json, run_means, sample_table
-from evaluation.metrics import NEEDS_REFERENCE, Judge, JudgeUnavailableError
+from evaluation.metrics import NEEDS_REFERENCE, Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
 from settings import Settings
@@ -53,34 +53,43 @@ def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUp
     return kept
 
 
+# measured: the 20 sample questions, all four metrics, 1.5B judge on two cores (docs/benchmarks.md, 2026-12-02)
+METRIC_SECONDS = {MetricName.FAITHFULNESS: 45, MetricName.ANSWER_RELEVANCY: 15, MetricName.CONTEXT_PRECISION: 80,
+                  MetricName.CONTEXT_RECALL: 30}
+
 with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/play_arrow:"):
     if collection is None:
         empty_knowledge_base()
     else:
         judge_url, _ = base.judge_endpoint
         st.caption(f"Answers: `{base.llm_model}` · judge: `{base.judge_model}` at `{judge_url}` · "
-                   f"collection `{collection}`. On two CPU cores the local judge needs about a minute per question for "
-                   "faithfulness and 15 s for answer relevancy; unchanged answers and scores come from the cache at "
-                   "no cost.")
+                   f"collection `{collection}`. Unchanged answers and scores come from the cache at no cost.")
         sets = available_sets(base)
         chosen_set = st.selectbox("Eval set", list(sets), key="eval.set", help="Edit sets, or generate one, under "
                                   "**Eval sets** below")
         upload = st.file_uploader("…or upload one (.jsonl or .csv with a 'question' column, optional 'reference' and "
                                   "'answerable')", type=["jsonl", "csv"], key="eval.upload")
         kept = keep_uploaded_set(base, upload)
+        chosen_metrics = st.multiselect(
+            "Metrics", list(MetricName), default=list(MetricName), key="eval.metrics",
+            format_func=lambda m: f"{charts.label(m.value)} (~{METRIC_SECONDS[m]} s)",
+            help="Seconds per scored question with the bundled 1.5B judge on two CPU cores (docs/benchmarks.md): the "
+                 "20 sample questions with all four took 20 minutes. Context precision and recall need reference "
+                 "answers; faithfulness and answer relevancy alone take about half the time.")
         cols = st.columns(3)
         top_k = cols[0].slider("top-k", 1, 10, base.top_k, key="eval.top_k")
         limit = cols[1].number_input("Questions (0 = all)", 0, 10_000, 0, key="eval.limit")
         repeats = cols[2].number_input("Judge each sample r times", 1, 5, 1, key="eval.repeats",
                                        help="r > 1 reports a 95 % interval of each metric's mean")
-        if st.button("Run evaluation", type="primary", key="eval.run", disabled=upload is not None and kept is None):
+        if st.button("Run evaluation", type="primary", key="eval.run",
+                     disabled=(upload is not None and kept is None) or not chosen_metrics):
             path = kept.path if kept else sets[chosen_set]
             try:
                 items = load_eval_set(path)[: int(limit) or None]
             except EvalSetError as exc:
                 st.error(str(exc))
                 st.stop()
-            if not any(i.reference for i in items):
+            if not any(i.reference for i in items) and NEEDS_REFERENCE & set(chosen_metrics):
                 st.info("This set has no reference answers: context precision and context recall will be skipped.")
             config = base.with_overrides(collection=collection, top_k=top_k)
             embedder = guarded(resources.embedder)
@@ -93,8 +102,8 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
             try:
                 parts = Components(store=store, embedder=embedder, llm=resources.chat_model(config),
                                    judge=Judge(config, embedder, cache=cache), runs=runs, cache=cache)
-                run_id = run_evaluation(config, items, path.name, parts, repeats=int(repeats), eval_set_path=path,
-                                        progress=progress)
+                run_id = run_evaluation(config, items, path.name, parts, metrics=chosen_metrics, repeats=int(repeats),
+                                        eval_set_path=path, progress=progress)
             except (JudgeUnavailableError, LLMError) as exc:
                 st.error(str(exc), icon=":material/cloud_off:")
                 st.stop()
