@@ -72,7 +72,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
         kept = keep_uploaded_set(base, upload)
         chosen_metrics = st.multiselect(
             "Metrics", list(MetricName), default=list(MetricName), key="eval.metrics",
-            format_func=lambda m: f"{charts.label(m.value)} (~{METRIC_SECONDS[m]} s)",
+            format_func=lambda m: f"{charts.label(m.value)} (~{METRIC_SECONDS[m]} s / question)",
             help="Seconds per scored question with the bundled 1.5B judge on two CPU cores (docs/benchmarks.md): the "
                  "20 sample questions with all four took 20 minutes. Context precision and recall need reference "
                  "answers; faithfulness and answer relevancy alone take about half the time.")
