@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     ids = {q["id"] for q in questions}
     peer = [done[q["id"]] for q in questions if q["id"] in done]
     unans_through, n_unans, right, n_ans = outcome_counts(peer)
+    chain_name = f"{args.retrieval} retrieval + {args.prompt} prompt"
     print(f"questions {args.skip + 1}-{args.skip + len(questions)} of the SQuAD 2.0 sample, {len(peer)} answered by "
-          f"the {args.retrieval} retrieval + {args.prompt} prompt chain" + (f", {percentile(seconds, 50):.1f} s per question p50" if seconds else ""))
-    print(f"  {args.retrieval} retrieval + {args.prompt} prompt: unanswerable answered anyway {share(unans_through, n_unans)}, answerable right "
+          f"the {chain_name} chain" + (f", {percentile(seconds, 50):.1f} s per question p50" if seconds else ""))
+    print(f"  {chain_name}: unanswerable answered anyway {share(unans_through, n_unans)}, answerable right "
           f"{share(right, n_ans)}")
     if args.ours:
         by_model: dict[str, list[dict]] = {}
