@@ -81,7 +81,7 @@ def test_ask_page_strict_policy_withholds_the_answer(app, sample_data, monkeypat
     monkeypatch.setattr(resources, "chat_model", lambda config: FakeListChatModel(responses=replies[config.llm_model]))
     app.run()
     app.sidebar.radio(key="ask.grounding").set_value("strict")
-    app.sidebar.slider(key="ask.answer_cut").set_value(0.85)
+    app.sidebar.slider(key="ask.answer_cut.judge").set_value(0.85)
     app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
     app.button[0].click().run()
     assert not app.exception
@@ -205,9 +205,12 @@ def test_ask_page_answers_with_the_judges_model_when_chosen(app, sample_data, mo
     app.run()
     choice = app.sidebar.radio(key="ask.model")
     assert choice.options == ["qwen2.5-0.5b", "qwen2.5-1.5b (also the judge)"] and choice.value == "qwen2.5-0.5b"
-    choice.set_value("qwen2.5-1.5b")
+    assert app.sidebar.slider(key="ask.answer_cut.judge").value == 0.75
+    choice.set_value("qwen2.5-1.5b").run()
+    assert app.sidebar.slider(key="ask.answer_cut.self").value == 0.85  # a judge checking its own model: higher cut
     app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
     app.button[0].click().run()
     assert not app.exception
     assert asked == ["qwen2.5-1.5b"]
-    assert app.session_state["ask.history"][0]["config"]["llm_model"] == "qwen2.5-1.5b"  # stored with the answer
+    stored = app.session_state["ask.history"][0]["config"]  # stored with the answer
+    assert (stored["llm_model"], stored["grounding_answer_threshold"]) == ("qwen2.5-1.5b", 0.85)

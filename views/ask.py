@@ -31,19 +31,6 @@ top_k = st.sidebar.slider("Passages to retrieve (top-k)", 1, 10, base.top_k, key
 min_score = st.sidebar.slider("Minimum similarity to answer", 0.0, 1.0, base.min_score, 0.05, key="ask.min_score",
                               help="Below this cosine similarity the pipeline abstains without asking the model.")
 retrieval = retrieval_controls(base, "ask.retrieval", hybrid_available=store.is_hybrid(collection))
-st.sidebar.subheader("Grounding check")
-policies = ["annotate", "strict", "off"]
-policy = st.sidebar.radio(
-    "After answering", policies, index=policies.index(base.grounding_policy), key="ask.grounding",
-    format_func={"annotate": "Mark unsupported claims", "strict": "Withhold unless all supported",
-                 "off": "Do not check"}.__getitem__,
-    help="Each sentence of the answer is checked against the retrieved passages by the LLM judge, "
-         "with a cheap similarity and names/numbers signal beside it.")
-answer_cut = st.sidebar.slider(
-    "Answer check cut", 0.0, 1.0, base.grounding_answer_threshold, 0.05, key="ask.answer_cut",
-    disabled=policy == "off" or not base.grounding_answer_check,
-    help="The judge's P(supported) that the passages state the answer must reach this. Higher stops more "
-         "answers to questions the documents do not answer, and more right ones: the Tune page draws the trade-off.")
 st.sidebar.subheader("Model")
 judge_model = judge_settings(base).llm_model
 models = list(dict.fromkeys([base.llm_model, judge_model]))  # one when the answering model is its own judge
@@ -52,9 +39,25 @@ llm_model = base.llm_model if len(models) == 1 else st.sidebar.radio(
     format_func=lambda m: f"{m} (also the judge)" if m == judge_model else m,
     help="The judge's model can answer too, on the same endpoint. Measured with the bundled models on held-out "
          "SQuAD 2.0 questions (docs/benchmarks.md): the 1.5B answered 53 of 75 answerable questions right against 33 "
-         "for the 0.5B, at about twice the time. Judging its own answers, the check tells them apart less well: "
-         "raise the answer check cut to 0.85 with it (under strict: 19 of 79 unanswerable questions answered, 31 "
-         "right, against the 0.5B's 24 and 30 at 0.75).")
+         "for the 0.5B, at about twice the time. Judging its own answers, the check tells them apart less well, so "
+         f"the answer check cut starts at {base.grounding_self_answer_threshold:.2f} with it (under strict: 19 of 79 "
+         "unanswerable questions answered, 31 right, against the 0.5B's 24 and 30 at 0.75).")
+st.sidebar.subheader("Grounding check")
+policies = ["annotate", "strict", "off"]
+policy = st.sidebar.radio(
+    "After answering", policies, index=policies.index(base.grounding_policy), key="ask.grounding",
+    format_func={"annotate": "Mark unsupported claims", "strict": "Withhold unless all supported",
+                 "off": "Do not check"}.__getitem__,
+    help="Each sentence of the answer is checked against the retrieved passages by the LLM judge, "
+         "with a cheap similarity and names/numbers signal beside it.")
+self_checked = llm_model == judge_model  # the judge checks its own model's answers: a higher cut (settings.py)
+answer_cut = st.sidebar.slider(
+    "Answer check cut", 0.0, 1.0,
+    base.grounding_self_answer_threshold if self_checked else base.grounding_answer_threshold, 0.05,
+    key=f"ask.answer_cut.{'self' if self_checked else 'judge'}",
+    disabled=policy == "off" or not base.grounding_answer_check,
+    help="The judge's P(supported) that the passages state the answer must reach this. Higher stops more "
+         "answers to questions the documents do not answer, and more right ones: the Tune page draws the trade-off.")
 config = base.with_overrides(collection=collection, top_k=top_k, min_score=min_score, grounding_policy=policy,
                              grounding_answer_threshold=answer_cut, llm_model=llm_model, **retrieval)
 st.sidebar.caption(f"Answering `{config.llm_model}` at `{config.openai_base_url}`; grounding judge "
