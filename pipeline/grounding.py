@@ -249,6 +249,12 @@ def judge_settings(settings: Settings) -> Settings:
                                    llm_max_tokens=JUDGE_MAX_TOKENS)
 
 
+def default_answer_cut(settings: Settings) -> float:
+    """The answer check's starting cut: higher when the judge checks its own model's answers (settings.py says why)."""
+    self_checked = judge_settings(settings).llm_model == settings.llm_model
+    return settings.grounding_self_answer_threshold if self_checked else settings.grounding_answer_threshold
+
+
 # --- claims and the cheap signal -------------------------------------------------------------------------------
 
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")

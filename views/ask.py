@@ -7,7 +7,7 @@ import streamlit as st
 from pipeline.answer import Answer
 from pipeline.chain import stream_answer
 from pipeline.llm import LLMError
-from pipeline.grounding import judge_settings
+from pipeline.grounding import default_answer_cut, judge_settings
 from ui import resources
 from ui.retrieval_controls import retrieval_controls
 from ui.safe_text import literal
@@ -50,11 +50,10 @@ policy = st.sidebar.radio(
                  "off": "Do not check"}.__getitem__,
     help="Each sentence of the answer is checked against the retrieved passages by the LLM judge, "
          "with a cheap similarity and names/numbers signal beside it.")
-self_checked = llm_model == judge_model  # the judge checks its own model's answers: a higher cut (settings.py)
+starting_cut = default_answer_cut(base.with_overrides(llm_model=llm_model))
 answer_cut = st.sidebar.slider(
-    "Answer check cut", 0.0, 1.0,
-    base.grounding_self_answer_threshold if self_checked else base.grounding_answer_threshold, 0.05,
-    key=f"ask.answer_cut.{'self' if self_checked else 'judge'}",
+    "Answer check cut", 0.0, 1.0, starting_cut, 0.05,
+    key=f"ask.answer_cut.{'self' if llm_model == judge_model else 'judge'}",  # a new model pairing starts afresh
     disabled=policy == "off" or not base.grounding_answer_check,
     help="The judge's P(supported) that the passages state the answer must reach this. Higher stops more "
          "answers to questions the documents do not answer, and more right ones: the Tune page draws the trade-off.")
