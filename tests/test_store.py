@@ -6,7 +6,6 @@ Store behaviour runs on both embedded engines: qdrant-client's local mode and qd
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from ingest.ingestor import delete_document, ingest_files, sources_for
 from ingest.store import DENSE, CollectionMismatchError, StoreLockedError, VectorStore, open_client
 from ingest.store_edge import EdgeClient
 from settings import Settings
-from tests.conftest import ENGINES, REPO, SAMPLE_KB, ingest_sample, open_store
+from tests.conftest import ENGINES, REPO, SAMPLE_KB, copy_store, ingest_sample, open_store
 
 ANSWERABLE = [json.loads(line)["question"] for line in (REPO / "samples/eval/sample.jsonl").read_text().splitlines()
               if json.loads(line)["answerable"]]
@@ -44,7 +43,7 @@ def open_sample(samples: dict[str, Path], tmp_path: Path) -> Iterator[Callable[[
     opened: list[VectorStore] = []
 
     def open_copy(engine: str) -> VectorStore:
-        shutil.copytree(samples[engine], tmp_path / engine)
+        copy_store(samples[engine], tmp_path / engine)
         opened.append(open_store(Settings(data_dir=tmp_path / engine, qdrant_engine=engine)))
         return opened[-1]
 
@@ -241,7 +240,7 @@ def test_an_edge_collection_keeps_the_vector_memory_tier_it_was_made_with_across
 
 
 def test_the_local_mode_store_of_an_earlier_version_is_pointed_to_then_copied_by_migrate(settings, samples, embedder, capsys):
-    shutil.copytree(samples["local"] / "qdrant", settings.qdrant_path)  # what an earlier version left in data/qdrant
+    copy_store(samples["local"] / "qdrant", settings.qdrant_path)  # what an earlier version left in data/qdrant
     old = open_store(settings.with_overrides(qdrant_engine="local"))
     _legacy_copy(old, "sample", "legacy")  # and a collection from before hybrid search
     question = "What satellite was used when Sky digital was launched?"
