@@ -10,6 +10,7 @@ import csv
 import fnmatch
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,10 @@ TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 ROW_SUFFIXES = (".csv", ".jsonl")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".pdf", ".html", ".htm", ".docx", *ROW_SUFFIXES)
 MAX_FILE_BYTES = 50 * 1024 * 1024
-# A .docx unpacking to more than ZIP_MAX_RATIO times its size (and past ZIP_RATIO_FLOOR) is refused: Word's XML
-# packs about 5-15x; a zip bomb packs 1000x and more
-ZIP_MAX_RATIO = 100
-ZIP_RATIO_FLOOR = 10 * 1024 * 1024
+# A .docx, or a PDF's drawing instructions, unpacking to more than UNPACK_MAX_RATIO times the file's size (and past
+# UNPACK_RATIO_FLOOR) is refused: Word's XML and PDF page streams pack about 3-15x; a bomb packs 1000x and more
+UNPACK_MAX_RATIO = 100
+UNPACK_RATIO_FLOOR = 10 * 1024 * 1024
 TEXT_COLUMNS = ("text", "content")  # a row's text comes from the first of these columns, else from all columns
 
 
@@ -44,16 +45,61 @@ def _decode(data: bytes, name: str) -> str:
     raise LoadError(f"{name}: the bytes are not valid UTF-8 text (is it a binary file with a text extension?)")
 
 
-def _pdf_text(path: Path, name: str) -> str:
+def _drawing_streams(page) -> Iterator:
+    """The streams text extraction parses for a page: its contents and the form XObjects it draws, nested ones
+    included (each once per page, as the extractor reads them)."""
+    from pypdf.generic import ArrayObject
+
+    contents = page.get("/Contents")
+    contents = contents.get_object() if contents is not None else None
+    if isinstance(contents, ArrayObject):
+        yield from (part.get_object() for part in contents)
+    elif contents is not None:
+        yield contents
+    seen: set[int] = set()
+    pending = [page.get("/Resources")]
+    while pending:
+        resources = pending.pop()
+        resources = resources.get_object() if resources is not None else None
+        xobjects = resources.get("/XObject") if resources is not None else None
+        for ref in xobjects.get_object().values() if xobjects is not None else ():
+            form = ref.get_object()
+            if id(form) in seen or form.get("/Subtype") != "/Form":
+                continue
+            seen.add(id(form))
+            yield form
+            pending.append(form.get("/Resources"))
+
+
+def _check_pdf_unpacked(reader, path: Path, name: str, max_bytes: int) -> None:
+    """Refuse a PDF whose drawing instructions unpack past the per-file limit, or far beyond the file's size, before
+    extracting text: parsing them costs about a second per MB (a 4 MB file held 1.2 GB and took 66 s to fail)."""
+    packed, unpacked = path.stat().st_size, 0
+    for page in reader.pages:
+        for stream in _drawing_streams(page):
+            unpacked += len(stream.get_data())  # pypdf caps each stream's inflation (LimitReachedError)
+            if unpacked > max_bytes:
+                raise LoadError(f"{name}: its pages unpack to more than {size_text(max_bytes)} of drawing "
+                                "instructions, the limit per file; not read (this looks like a PDF bomb)")
+    if unpacked > UNPACK_RATIO_FLOOR and unpacked > UNPACK_MAX_RATIO * packed:
+        raise LoadError(f"{name}: its pages unpack to {size_text(unpacked)} from {size_text(packed)} "
+                        f"({unpacked // max(packed, 1):,} times its size); not read (this looks like a PDF bomb)")
+
+
+def _pdf_text(path: Path, name: str, max_bytes: int) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:
             raise LoadError(f"{name}: the PDF is encrypted; save an unencrypted copy and try again")
+        _check_pdf_unpacked(reader, path, name, max_bytes)
         return "\n\n".join((page.extract_text() or "") for page in reader.pages)
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+    except LimitReachedError as exc:
+        raise LoadError(f"{name}: a part of it unpacks past the PDF reader's safety limit ({exc}); not read (this "
+                        "looks like a PDF bomb)") from exc
+    except (PdfReadError, ValueError, KeyError, OSError, AttributeError) as exc:
         if isinstance(exc, LoadError):
             raise
         raise LoadError(f"{name}: not a readable PDF ({exc.__class__.__name__}: {exc})") from exc
@@ -87,7 +133,7 @@ def _check_unpacked_size(path: Path, name: str, max_bytes: int) -> None:
     if unpacked > max_bytes:
         raise LoadError(f"{name}: unpacks to {size_text(unpacked)}, over the {size_text(max_bytes)} limit per file; "
                         "not read (a Word file this large is likely a zip bomb)")
-    if unpacked > ZIP_RATIO_FLOOR and unpacked > ZIP_MAX_RATIO * packed:
+    if unpacked > UNPACK_RATIO_FLOOR and unpacked > UNPACK_MAX_RATIO * packed:
         raise LoadError(f"{name}: unpacks to {size_text(unpacked)} from {size_text(packed)} "
                         f"({unpacked // max(packed, 1):,} times its size); not read (this looks like a zip bomb)")
 
@@ -173,7 +219,7 @@ def load_documents(path: Path, source: str | None = None, max_bytes: int = MAX_F
         return _rows(path.read_bytes(), name, suffix)
     title = ""
     if suffix == ".pdf":
-        text = _pdf_text(path, name)
+        text = _pdf_text(path, name, max_bytes)
     elif suffix == ".docx":
         text = _docx_text(path, name, max_bytes)
     elif suffix in (".html", ".htm"):

@@ -24,6 +24,7 @@ from ingest.loaders import LoadError, load_documents
 from ingest.uploads import safe_name, staged_uploads
 from tests.apptest import fresh_app, run_ingest
 from tests.conftest import REPO, free_port
+from tests.pdf import write_pdf_bomb
 from tests.test_kb_formats import write_docx
 from tests.test_kb_page import open_kb, table_with, texts
 
@@ -217,6 +218,26 @@ def test_a_docx_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
         load_documents(dense)
     fine = write_docx(tmp_path / "fine.docx", ["The first ferry leaves at 6:40."])
     assert "6:40" in load_documents(fine)[0].text
+
+
+def test_a_pdf_bomb_is_refused_before_its_text_is_extracted(tmp_path):
+    """Extracting text parses every drawing instruction (about a second per MB): a few kB must not cost minutes."""
+    fine = write_pdf_bomb(tmp_path / "fine.pdf", 1)
+    assert "6:40" in load_documents(fine)[0].text
+    big = write_pdf_bomb(tmp_path / "big.pdf", 60)
+    assert big.stat().st_size < 200_000
+    started = time.monotonic()
+    with pytest.raises(LoadError, match=r"big.pdf: its pages unpack to more than 52.4 MB of drawing instructions, "
+                                        r"the limit per file; not read \(this looks like a PDF bomb\)"):
+        load_documents(big)
+    assert time.monotonic() - started < 20  # refused before extraction, which would take about a minute
+    hidden = write_pdf_bomb(tmp_path / "hidden.pdf", 20, in_form=True)  # under the limit, in a form the page draws
+    with pytest.raises(LoadError, match=r"hidden.pdf: its pages unpack to 21.\d MB from .* times its size\); not "
+                                        r"read \(this looks like a PDF bomb\)"):
+        load_documents(hidden)
+    past_reader_cap = write_pdf_bomb(tmp_path / "huge.pdf", 80)  # one stream past pypdf's own inflation cap
+    with pytest.raises(LoadError, match=r"huge.pdf: a part of it unpacks past the PDF reader's safety limit"):
+        load_documents(past_reader_cap)
 
 
 def test_an_upload_over_a_limit_is_refused_with_a_message_and_nothing_is_staged(app, settings, tmp_path, monkeypatch):
