@@ -78,6 +78,10 @@ class MetricName(str, Enum):
 NEEDS_REFERENCE = frozenset({MetricName.CONTEXT_PRECISION, MetricName.CONTEXT_RECALL})
 # these judge the retrieved contexts against the reference, not the answer: defined for an abstention too
 RETRIEVAL_METRICS = NEEDS_REFERENCE
+# seconds per scored question, measured: the 20 sample questions, all four metrics, the bundled 1.5B judge on two
+# cores (docs/benchmarks.md, 2026-12-02); shown where a user picks metrics, so the cost is known before a run
+SECONDS_PER_QUESTION = {MetricName.FAITHFULNESS: 45, MetricName.ANSWER_RELEVANCY: 15, MetricName.CONTEXT_PRECISION: 80,
+                        MetricName.CONTEXT_RECALL: 30}
 
 
 class MetricResult(BaseModel):

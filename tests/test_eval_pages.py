@@ -171,6 +171,14 @@ def test_the_evaluation_page_runs_only_the_metrics_chosen(app, eval_settings):
     assert run.config["metrics"] == ["faithfulness"]
     [row] = RunStore(eval_settings.runs_db).samples(run.id)
     assert [m["metric"] for m in row.metrics] == ["faithfulness"]
+    assert "no reference answers" not in texts(app.info)  # faithfulness needs none
+
+    no_reference = b'{"question": "What was the name of the Florida Huguenot colony?"}\n'
+    app.file_uploader(key="eval.upload").set_value(("two.jsonl", no_reference, "application/octet-stream")).run()
+    app.multiselect(key="eval.metrics").set_value([MetricName.FAITHFULNESS, MetricName.CONTEXT_RECALL]).run()
+    assert "This set has no reference answers: context recall will be skipped." in texts(app.info)  # before Run
+    app.multiselect(key="eval.metrics").set_value([MetricName.FAITHFULNESS]).run()
+    assert "no reference answers" not in texts(app.info)
 
 
 def test_an_unreadable_upload_is_refused_and_not_kept(app, sample_data):

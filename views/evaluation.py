@@ -16,7 +16,7 @@ from evaluation.aggregate import abstention_report, aggregate, failure_label, me
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, KeptUpload, available_sets, keep_upload, load_eval_set
 from evaluation.export import finetune_jsonl, flipped, run_json, run_means, sample_table
-from evaluation.metrics import NEEDS_REFERENCE, Judge, JudgeUnavailableError, MetricName
+from evaluation.metrics import NEEDS_REFERENCE, SECONDS_PER_QUESTION, Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
 from settings import Settings
@@ -53,10 +53,6 @@ def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUp
     return kept
 
 
-# measured: the 20 sample questions, all four metrics, 1.5B judge on two cores (docs/benchmarks.md, 2026-12-02)
-METRIC_SECONDS = {MetricName.FAITHFULNESS: 45, MetricName.ANSWER_RELEVANCY: 15, MetricName.CONTEXT_PRECISION: 80,
-                  MetricName.CONTEXT_RECALL: 30}
-
 with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/play_arrow:"):
     if collection is None:
         empty_knowledge_base()
@@ -72,7 +68,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
         kept = keep_uploaded_set(base, upload)
         chosen_metrics = st.multiselect(
             "Metrics", list(MetricName), default=list(MetricName), key="eval.metrics",
-            format_func=lambda m: f"{charts.label(m.value)} (~{METRIC_SECONDS[m]} s / question)",
+            format_func=lambda m: f"{charts.label(m.value)} (~{SECONDS_PER_QUESTION[m]} s / question)",
             help="Seconds per scored question with the bundled 1.5B judge on two CPU cores (docs/benchmarks.md): the "
                  "20 sample questions with all four took 20 minutes. Context precision and recall need reference "
                  "answers; faithfulness and answer relevancy alone take about half the time.")
@@ -81,16 +77,22 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
         limit = cols[1].number_input("Questions (0 = all)", 0, 10_000, 0, key="eval.limit")
         repeats = cols[2].number_input("Judge each sample r times", 1, 5, 1, key="eval.repeats",
                                        help="r > 1 reports a 95 % interval of each metric's mean")
-        if st.button("Run evaluation", type="primary", key="eval.run",
-                     disabled=(upload is not None and kept is None) or not chosen_metrics):
-            path = kept.path if kept else sets[chosen_set]
+        usable = not (upload is not None and kept is None)
+        path = kept.path if kept else sets[chosen_set]
+        items, problem = [], None
+        if usable:
             try:
-                items = load_eval_set(path)[: int(limit) or None]
+                items = load_eval_set(path)
             except EvalSetError as exc:
-                st.error(str(exc))
-                st.stop()
-            if not any(i.reference for i in items) and NEEDS_REFERENCE & set(chosen_metrics):
-                st.info("This set has no reference answers: context precision and context recall will be skipped.")
+                problem = str(exc)
+                st.error(problem)
+        if items and not any(i.reference for i in items) and (
+                unscored := [m for m in chosen_metrics if m in NEEDS_REFERENCE]):
+            st.info(f"This set has no reference answers: {' and '.join(charts.label(m.value).lower() for m in unscored)} "
+                    "will be skipped.")
+        if st.button("Run evaluation", type="primary", key="eval.run",
+                     disabled=not usable or problem is not None or not chosen_metrics):
+            items = items[: int(limit) or None]
             config = base.with_overrides(collection=collection, top_k=top_k)
             embedder = guarded(resources.embedder)
             cache = default_cache(base.data_dir)
