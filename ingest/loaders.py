@@ -45,6 +45,13 @@ def _decode(data: bytes, name: str) -> str:
     raise LoadError(f"{name}: the bytes are not valid UTF-8 text (is it a binary file with a text extension?)")
 
 
+def _check_ratio(what: str, unpacked: int, packed: int, kind: str) -> None:
+    """Refuse what unpacks far beyond its file's size: the one rule for zip and PDF bombs."""
+    if unpacked > UNPACK_RATIO_FLOOR and unpacked > UNPACK_MAX_RATIO * packed:
+        raise LoadError(f"{what} {size_text(unpacked)} from {size_text(packed)} ({unpacked // max(packed, 1):,} times "
+                        f"its size); not read (this looks like a {kind} bomb)")
+
+
 def _drawing_streams(page) -> Iterator:
     """The streams text extraction parses for a page: its contents and the form XObjects it draws, nested ones
     included (each once per page, as the extractor reads them)."""
@@ -81,9 +88,7 @@ def _check_pdf_unpacked(reader, path: Path, name: str, max_bytes: int) -> None:
             if unpacked > max_bytes:
                 raise LoadError(f"{name}: its pages unpack to more than {size_text(max_bytes)} of drawing "
                                 "instructions, the limit per file; not read (this looks like a PDF bomb)")
-    if unpacked > UNPACK_RATIO_FLOOR and unpacked > UNPACK_MAX_RATIO * packed:
-        raise LoadError(f"{name}: its pages unpack to {size_text(unpacked)} from {size_text(packed)} "
-                        f"({unpacked // max(packed, 1):,} times its size); not read (this looks like a PDF bomb)")
+    _check_ratio(f"{name}: its pages unpack to", unpacked, packed, "PDF")
 
 
 def _pdf_text(path: Path, name: str, max_bytes: int) -> str:
@@ -133,9 +138,7 @@ def _check_unpacked_size(path: Path, name: str, max_bytes: int) -> None:
     if unpacked > max_bytes:
         raise LoadError(f"{name}: unpacks to {size_text(unpacked)}, over the {size_text(max_bytes)} limit per file; "
                         "not read (a Word file this large is likely a zip bomb)")
-    if unpacked > UNPACK_RATIO_FLOOR and unpacked > UNPACK_MAX_RATIO * packed:
-        raise LoadError(f"{name}: unpacks to {size_text(unpacked)} from {size_text(packed)} "
-                        f"({unpacked // max(packed, 1):,} times its size); not read (this looks like a zip bomb)")
+    _check_ratio(f"{name}: unpacks to", unpacked, packed, "zip")
 
 
 def _docx_text(path: Path, name: str, max_bytes: int) -> str:
