@@ -1,6 +1,8 @@
 """SQLite store of evaluation runs: config, one row per sample written as it completes, aggregates.
 
 Rows are committed one by one, so a crash or a closed browser tab loses at most the sample in flight.
+A run records the process running it (host and pid): one still "running" whose process on this host has ended
+(killed, a crash, a restarted dashboard) is listed as failed, "interrupted", so nobody waits on it; resume goes on.
 A cheap-first sweep's retrieval-only stage (evaluation/screening.py) is stored beside the runs as "screens", one per
 sweep cell, in tables of their own: they have no answers or scores, so the Evaluation page, which lists runs, never
 shows them as empty runs. Stores made before screens existed gain the (empty) tables on open.
@@ -9,6 +11,8 @@ shows them as empty runs. Stores made before screens existed gain the (empty) ta
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,7 +77,8 @@ CREATE TABLE IF NOT EXISTS screen_samples (
 );
 """
 # Columns added after the first release, with their types: a store made before them gains them on open.
-ADDED_COLUMNS = {"answer_check_p": "REAL"}
+OWNER_COLUMNS = {"owner_host": "TEXT", "owner_pid": "INTEGER"}  # the process running a run or screen
+ADDED_COLUMNS = {"samples": {"answer_check_p": "REAL"}, "runs": OWNER_COLUMNS, "screens": OWNER_COLUMNS}
 
 
 class RunSummary(BaseModel):
@@ -152,10 +157,11 @@ class RunStore:
         self.path = path
         create(path, SCHEMA)
         with transaction(path) as conn:
-            have = {r["name"] for r in conn.execute("PRAGMA table_info(samples)")}
-            for column, kind in ADDED_COLUMNS.items():
-                if column not in have:
-                    conn.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
+            for table, columns in ADDED_COLUMNS.items():
+                have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                for column, kind in columns.items():
+                    if column not in have:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def create_run(self, eval_set: str, n_items: int, config: dict) -> str:
         return self._create("runs", eval_set, n_items, config)
@@ -196,8 +202,10 @@ class RunStore:
         new_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         with transaction(self.path) as conn:
             conn.execute(
-                f"INSERT INTO {table} (id, created_at, status, eval_set, n_items, config) VALUES (?, ?, 'running', ?, ?, ?)",
-                (new_id, datetime.now(UTC).isoformat(timespec="seconds"), eval_set, n_items, json.dumps(config)),
+                f"INSERT INTO {table} (id, created_at, status, eval_set, n_items, config, owner_host, owner_pid) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                (new_id, datetime.now(UTC).isoformat(timespec="seconds"), eval_set, n_items, json.dumps(config),
+                 socket.gethostname(), os.getpid()),
             )
         return new_id
 
@@ -212,8 +220,12 @@ class RunStore:
             conn.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", (owner, *data.values()))
 
     def _finish(self, table: str, owner: str, status: str, error: str | None) -> None:
+        """Set a run's status; setting "running" again (a resume) makes this process its owner."""
         with transaction(self.path) as conn:
             conn.execute(f"UPDATE {table} SET status = ?, error = ? WHERE id = ?", (status, error, owner))
+            if status == "running":
+                conn.execute(f"UPDATE {table} SET owner_host = ?, owner_pid = ? WHERE id = ?",
+                             (socket.gethostname(), os.getpid(), owner))
 
     def _summaries(self, table: str, rows_table: str, key: str) -> list[RunSummary]:
         with transaction(self.path) as conn:
@@ -221,7 +233,7 @@ class RunStore:
                 f"SELECT r.*, (SELECT COUNT(*) FROM {rows_table} s WHERE s.{key} = r.id) AS n_done "
                 f"FROM {table} r ORDER BY r.rowid DESC"  # insertion order: ids made in the same second do not sort
             ).fetchall()
-        return [RunSummary(**{**dict(r), "config": json.loads(r["config"])}) for r in rows]
+        return [RunSummary(**{**dict(r), "config": json.loads(r["config"]), **_interrupted(r)}) for r in rows]
 
     def runs_of(self, key: str, value: str) -> list[RunSummary]:
         """The runs of one sweep or ladder (`key` is "sweep_id" or "ladder_id" in their config), oldest first."""
@@ -240,3 +252,18 @@ class RunStore:
             data["metrics"] = json.loads(data["metrics"] or "[]")
             out.append(SampleRow(**data))
         return out
+
+
+def _interrupted(row: dict) -> dict:
+    """{status, error} for a run left "running" by a process of this host that has ended; {} otherwise (finished,
+    alive, on another host, or stored before owners were recorded)."""
+    if row["status"] != "running" or row["owner_pid"] is None or row["owner_host"] != socket.gethostname():
+        return {}
+    try:
+        os.kill(row["owner_pid"], 0)
+    except ProcessLookupError:
+        return {"status": "failed", "error": f"interrupted: the process running it (pid {row['owner_pid']}) ended "
+                                             "before it finished"}
+    except PermissionError:
+        pass  # alive, another user's
+    return {}

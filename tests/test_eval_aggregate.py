@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from evaluation.aggregate import abstention_report, aggregate, answer_check_curve, coverage_curve, failure_label
 from evaluation.runner import eval_set_of_run, reference_found, settings_of_run
 from evaluation.runstore import SCHEMA, RunStore, SampleRow
+from tests.conftest import REPO
 
 
 def row(idx: int, outcome: str, *, faithfulness: list[float | None] | None = None, answerable: bool | None = True,
@@ -109,6 +112,28 @@ def test_a_run_store_made_before_answer_check_p_gains_the_column(tmp_path):
     assert old.question == "Who?" and old.answer_check_p is None
     runs.add_sample("old", row(1, "correct_answer", p=0.8))
     assert [s.answer_check_p for s in runs.samples("old")] == [None, 0.8]
+
+
+def test_a_run_left_running_by_a_process_that_ended_is_listed_as_interrupted(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    mine = RunStore(path).create_run("sample.jsonl", 2, {})
+    made_elsewhere = (f"from pathlib import Path; from evaluation.runstore import RunStore; "
+                      f"print(RunStore(Path({str(path)!r})).create_run('sample.jsonl', 2, {{}}))")
+    gone = subprocess.run([sys.executable, "-c", made_elsewhere], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.strip()  # its process has exited: nobody will finish it
+    with sqlite3.connect(path) as conn:
+        dead_pid = conn.execute("SELECT owner_pid FROM runs WHERE id = ?", (gone,)).fetchone()[0]
+        conn.execute("INSERT INTO runs (id, created_at, status, eval_set, n_items, config) "
+                     "VALUES ('legacy', '2026-11-01T00:00:00', 'running', 's.jsonl', 1, '{}')")  # no owner recorded
+        conn.execute("INSERT INTO runs (id, created_at, status, eval_set, n_items, config, owner_host, owner_pid) "
+                     "VALUES ('remote', '2026-11-01T00:00:00', 'running', 's.jsonl', 1, '{}', 'another-host', ?)",
+                     (dead_pid,))  # a pid on another machine cannot be checked from here
+    status = {r.id: (r.status, r.error) for r in RunStore(path).runs()}
+    assert status[mine] == ("running", None)  # this process is alive
+    assert status[gone] == ("failed", f"interrupted: the process running it (pid {dead_pid}) ended before it finished")
+    assert status["legacy"] == ("running", None) and status["remote"] == ("running", None)
+    RunStore(path).finish_run(gone, "running")  # a resume: this process owns it now
+    assert RunStore(path).run(gone).status == "running"
 
 
 def test_a_run_stored_before_settings_were_recorded_can_still_be_resumed(settings):

@@ -192,7 +192,8 @@ def test_kill_9_mid_evaluation_then_resume_keeps_done_samples_and_judges_none_tw
         kept = rows()
         assert 1 <= len(kept) < len(chosen)
         [summary] = RunStore(runs_db).runs()
-        assert summary.status == "running"  # nobody marked it: the process died
+        assert summary.status == "failed"  # the process died before marking it; its pid is gone
+        assert summary.error.startswith("interrupted: the process running it (pid ")
         calls_before = len(proxy.plan.log)
 
         resumed = subprocess.run([sys.executable, "-m", "evaluation", "resume", summary.id], cwd=REPO, env=env,
