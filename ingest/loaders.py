@@ -87,7 +87,8 @@ def _check_pdf_unpacked(reader, path: Path, name: str, max_bytes: int) -> None:
             unpacked += len(stream.get_data())  # pypdf caps each stream's inflation (LimitReachedError)
             if unpacked > max_bytes:
                 raise LoadError(f"{name}: its pages unpack to more than {size_text(max_bytes)} of drawing "
-                                "instructions, the limit per file; not read (this looks like a PDF bomb)")
+                                "instructions, the limit per file (FQA_MAX_FILE_BYTES); not read (this looks like a "
+                                "PDF bomb)")
     _check_ratio(f"{name}: its pages unpack to", unpacked, packed, "PDF")
 
 

@@ -228,7 +228,7 @@ def test_a_pdf_bomb_is_refused_before_its_text_is_extracted(tmp_path):
     assert big.stat().st_size < 200_000
     started = time.monotonic()
     with pytest.raises(LoadError, match=r"big.pdf: its pages unpack to more than 52.4 MB of drawing instructions, "
-                                        r"the limit per file; not read \(this looks like a PDF bomb\)"):
+                                        r"the limit per file \(FQA_MAX_FILE_BYTES\); not read \(this looks like a PDF bomb\)"):
         load_documents(big)
     assert time.monotonic() - started < 20  # refused before extraction, which would take about a minute
     hidden = write_pdf_bomb(tmp_path / "hidden.pdf", 20, in_form=True)  # under the limit, in a form the page draws
