@@ -141,12 +141,13 @@ def test_an_endpoint_refusing_json_schema_is_asked_in_json_mode_and_scores_come_
     samples = [dict(question=QUESTION, answer="Paris is the capital of France.", contexts=CONTEXT, abstained=False)] * 2
     results = asyncio.run(_score_all(judge, samples, [F, AR]))
     assert [(r.metric, r.status, round(r.score, 6)) for rs in results for r in rs] == [(F, "scored", 1.0), (AR, "scored", 1.0)] * 2
-    # the first requests in flight (one per metric judged side by side) are refused, then JSON mode (the schema
-    # quoted in a system message) for the rest of the run
+    # the first requests in flight (at most one per metric judged side by side) are refused, then JSON mode (the
+    # schema quoted in a system message) for the rest of the run; a metric whose refused request went out late may
+    # see it arrive after the other's first JSON-mode request, so the count is checked, not the order
     formats = _formats(fake_judge)
     refused = formats.count("json_schema")
-    assert 1 <= refused <= judge.concurrency and formats[:refused] == ["json_schema"] * refused
-    assert formats[refused:] == ["json_object"] * (2 * (2 + ANSWER_RELEVANCY_STRICTNESS))
+    assert formats[0] == "json_schema" and 1 <= refused <= judge.concurrency
+    assert formats.count("json_object") == 2 * (2 + ANSWER_RELEVANCY_STRICTNESS) == len(formats) - refused
     assert fake_judge.chat_requests[-1]["messages"][0]["role"] == "system"
     # the refusal is remembered for this endpoint and model: the next run's judge starts in JSON mode
     assert Judge(_settings(fake_judge.base_url), embeddings).mode == "json_object"
