@@ -77,21 +77,18 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
         limit = cols[1].number_input("Questions (0 = all)", 0, 10_000, 0, key="eval.limit")
         repeats = cols[2].number_input("Judge each sample r times", 1, 5, 1, key="eval.repeats",
                                        help="r > 1 reports a 95 % interval of each metric's mean")
-        usable = not (upload is not None and kept is None)
         path = kept.path if kept else sets[chosen_set]
-        items, problem = [], None
-        if usable:
+        items = []  # a loaded set is never empty: none means nothing to run (a refused upload or a broken set)
+        if upload is None or kept is not None:
             try:
                 items = load_eval_set(path)
             except EvalSetError as exc:
-                problem = str(exc)
-                st.error(problem)
+                st.error(str(exc))
         if items and not any(i.reference for i in items) and (
                 unscored := [m for m in chosen_metrics if m in NEEDS_REFERENCE]):
             st.info(f"This set has no reference answers: {' and '.join(charts.label(m.value).lower() for m in unscored)} "
                     "will be skipped.")
-        if st.button("Run evaluation", type="primary", key="eval.run",
-                     disabled=not usable or problem is not None or not chosen_metrics):
+        if st.button("Run evaluation", type="primary", key="eval.run", disabled=not items or not chosen_metrics):
             items = items[: int(limit) or None]
             config = base.with_overrides(collection=collection, top_k=top_k)
             embedder = guarded(resources.embedder)
