@@ -7,14 +7,40 @@ Qdrant server exactly as other tools do; everything of our own uses the FQA_ pre
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOCAL_LLM_PORT = 8766
+# A name a person types that becomes a path (a collection's folder, a saved eval set's file): a small safe alphabet,
+# no separator, no leading dot (so never "." or ".."), bounded length. `identifier` is the one check.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+IDENTIFIER_RULE = "letters, digits, '.', '-' or '_', at most 100 characters, starting with a letter or digit"
+
+
+class InvalidNameError(ValueError):
+    """A name that cannot become a path; the message says which characters may be used."""
+
+
+def identifier(name: object, what: str = "name") -> str:
+    """`name` unchanged when it is a safe identifier, else InvalidNameError. Every name a person types (a collection,
+    a saved eval set) passes here before it is joined to a folder, so `..`, `/`, NUL or an absolute path never are."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        shown = repr(name)[:60] + ("…" if len(repr(name)) > 60 else "")
+        raise InvalidNameError(f"{what} {shown} is not a usable name: use {IDENTIFIER_RULE}")
+    return name
+
+
+def plain_error(exc: Exception) -> str:
+    """An error as one plain line for a CLI or a page: a settings validation error without pydantic's type codes and
+    documentation links, any other error as its message."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -129,6 +155,11 @@ class Settings(BaseSettings):
     rerank: Literal["none", "cheap", "llm"] = "cheap"
     query_expansion: Literal["none", "multi", "hyde"] = "none"
     expansion_queries: int = Field(default=3, ge=1, le=5)  # paraphrases written for multi-query expansion
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_is_identifier(cls, value: str) -> str:
+        return identifier(value, "collection")
 
     @field_validator("ingest_roots", mode="before")
     @classmethod

@@ -32,7 +32,7 @@ from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedd
 from ingest.loaders import LoadError
 from ingest.store import StoreError, VectorStore, open_client
 from pipeline.llm import LLMError, make_chat_model
-from settings import Settings
+from settings import Settings, plain_error
 
 RUNTIME_ERRORS = (StoreError, EmbedderUnavailableError, JudgeUnavailableError, LLMError, SweepError)
 
@@ -134,7 +134,7 @@ def cmd_resume(args: argparse.Namespace, base: Settings, runs: RunStore) -> int:
         settings = settings_of_run(base, run.config)
         items = _items(path, None)[: run.n_items]
     except (EvalSetError, ValidationError) as exc:
-        return _fail(str(exc))
+        return _fail(plain_error(exc))
     try:
         with components(settings, runs, not args.no_cache) as parts:
             with question_bar("resume") as progress:
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings().with_overrides(collection=getattr(args, "collection", None), top_k=getattr(args, "top_k", None))
     except ValidationError as exc:
-        return _fail(str(exc))
+        return _fail(plain_error(exc))
     if getattr(args, "repeats", 1) < 1:
         return _fail("--repeats must be at least 1")
     if getattr(args, "finalists", 0) < 0:

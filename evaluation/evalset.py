@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import itertools
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +18,11 @@ from pydantic import BaseModel, ValidationError, field_validator
 
 from ingest.loaders import LoadError, jsonl_records
 from ingest.uploads import safe_name
-from settings import Settings
+from settings import InvalidNameError, Settings, identifier
 
 EVALSETS = "evalsets"  # folder under the data dir
 SQUAD_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2" / "qa.jsonl"
 FIELDS = ("id", "question", "reference", "answerable", "kind", "source")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class EvalSetError(ValueError):
@@ -107,11 +105,11 @@ def load_eval_set(path: Path) -> list[EvalItem]:
 
 
 def saved_set_path(settings: Settings, name: str) -> Path:
-    """Where a set of this name is saved; the name becomes a file name, so it is checked."""
-    stem = name.strip().removesuffix(".jsonl")
-    if not _NAME.match(stem):
-        raise EvalSetError(f"{name!r} is not a usable name: use letters, digits, '-', '_' or '.', at most 64 "
-                           "characters, starting with a letter or digit")
+    """Where a set of this name is saved; the name becomes a file name, so it passes the identifier check."""
+    try:
+        stem = identifier(name.strip().removesuffix(".jsonl"), "eval set")
+    except InvalidNameError as exc:
+        raise EvalSetError(str(exc)) from exc
     return settings.data_dir / EVALSETS / f"{stem}.jsonl"
 
 

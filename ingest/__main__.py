@@ -28,7 +28,7 @@ from ingest.migrate import migrate_local
 from ingest.roots import allowed_sources
 from ingest.store import StoreError, VectorStore, embedded_path, legacy_collections, open_client
 from ingest.store_edge import EdgeClient
-from settings import Settings
+from settings import Settings, plain_error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return migrate(Settings())
         except (ValidationError, StoreError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {plain_error(exc)}", file=sys.stderr)
             return 2
     parser = _parser()
     args = parser.parse_args(argv)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                           if args.path else ([], []))
         client = open_client(settings)
     except (ValidationError, LoadError, StoreError, EmbedderUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {plain_error(exc)}", file=sys.stderr)
         return 2
     try:
         _legacy_note(client)

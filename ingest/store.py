@@ -28,7 +28,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ingest import sparse
 from ingest.embedder import EmbedderInfo
 from ingest.store_edge import EdgeClient
-from settings import Settings
+from settings import InvalidNameError, Settings, identifier
 
 
 class StoreError(RuntimeError):
@@ -45,6 +45,18 @@ class CollectionNotFoundError(StoreError):
 
 class CollectionMismatchError(StoreError):
     pass
+
+
+class InvalidCollectionNameError(StoreError):
+    """A collection name that is no identifier (`settings.identifier`): refused before any folder or server is touched."""
+
+
+def collection_identifier(name: str) -> str:
+    """`name` when it may name a collection; InvalidCollectionNameError (a StoreError every page and CLI words) if not."""
+    try:
+        return identifier(name, "collection")
+    except InvalidNameError as exc:
+        raise InvalidCollectionNameError(str(exc)) from exc
 
 
 class StorageFullError(StoreError):
@@ -191,7 +203,7 @@ class VectorStore:
 
     def ensure_collection(self, name: str) -> bool:
         """Create the collection if missing (returns True then); refuse one made by another embedder."""
-        if self.client.collection_exists(name):
+        if self.client.collection_exists(collection_identifier(name)):
             self.check(name)
             return False
         self._ensure_room(0, f"create the collection {name!r}")
@@ -207,7 +219,7 @@ class VectorStore:
         return True
 
     def check(self, name: str) -> None:
-        if not self.client.collection_exists(name):
+        if not self.client.collection_exists(collection_identifier(name)):
             known = ", ".join(self.names()) or "none yet"
             if isinstance(self.client, EdgeClient) and name in legacy_collections(self.client.path):
                 raise CollectionNotFoundError(
@@ -280,7 +292,7 @@ class VectorStore:
             ensure_room(self.client.path, need, what)
 
     def delete_collection(self, name: str) -> None:
-        self._hybrid.pop(name, None)
+        self._hybrid.pop(collection_identifier(name), None)
         self.client.delete_collection(name)
 
     def count(self, name: str) -> int:

@@ -7,7 +7,9 @@ the inside; VectorStore stays one class for the embedded engine and a Qdrant ser
 shapes VectorStore makes are translated; anything else raises NotImplementedError rather than guess.
 
 Layout: one shard folder per collection under `path`, with `collection.json` beside it holding the
-vector configuration and the collection metadata (embedder id), which a shard itself does not keep.
+vector configuration and the collection metadata (embedder id), which a shard itself does not keep. A collection's
+folder is `path / name` only for a name that passes `settings.identifier` and resolves directly inside `path`; a delete
+removes only the two things a collection is made of, so a folder the store did not make is never emptied.
 
 Memory: the engine keeps vectors, payloads (Memory.Cold by default) and the HNSW graph in memory-mapped files;
 pages the process has touched count in its RSS until the kernel takes them back (README, "Memory").
@@ -26,6 +28,8 @@ from typing import Any
 import qdrant_edge as qe
 from qdrant_client import models as qm
 from qdrant_client.http.models import QueryResponse
+
+from settings import identifier
 
 # Memory tier of new collections' dense vectors; None = the engine's default (Cached: a built or opened segment's
 # vectors are read in ahead). Cold saved 34 of 670 MB peak RSS ingesting 10,000 documents but made dense search
@@ -85,9 +89,16 @@ class EdgeClient:
         # collection.json parsed once: only this client writes the folder (the lock), and searches read it each time
         self._infos: dict[str, EdgeCollectionInfo] = {}
 
+    def _folder(self, collection_name: str) -> Path:
+        """The collection's folder: an identifier's, directly inside the store's folder (not through a link)."""
+        folder = self.path / identifier(collection_name, "collection")
+        if folder.resolve().parent != self.path.resolve():
+            raise ValueError(f"collection {collection_name!r} leads out of the store's folder {self.path}; refused")
+        return folder
+
     # collections
     def collection_exists(self, collection_name: str) -> bool:
-        return (self.path / collection_name / "collection.json").exists()
+        return (self._folder(collection_name) / "collection.json").exists()
 
     def get_collections(self) -> _Collections:
         return _Collections([_Name(p.parent.name) for p in sorted(self.path.glob("*/collection.json"))])
@@ -104,7 +115,7 @@ class EdgeClient:
             sparse_vectors={n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if s.modifier == qm.Modifier.IDF else None)
                             for n, s in sparse.items()},
         )
-        folder = self.path / collection_name
+        folder = self._folder(collection_name)
         self._infos.pop(collection_name, None)
         self._shards[collection_name] = qe.EdgeShard.create(str(folder / "shard"), config)
         record = {"vectors": {n: v.model_dump(mode="json", exclude_none=True) for n, v in vectors_config.items()},
@@ -115,18 +126,29 @@ class EdgeClient:
 
     def get_collection(self, collection_name: str) -> EdgeCollectionInfo:
         if collection_name not in self._infos:
-            record = json.loads((self.path / collection_name / "collection.json").read_text())
+            record = json.loads((self._folder(collection_name) / "collection.json").read_text())
             params = _Params({n: qm.VectorParams(**v) for n, v in record["vectors"].items()},
                              {n: qm.SparseVectorParams(**s) for n, s in record["sparse_vectors"].items()})
             self._infos[collection_name] = EdgeCollectionInfo(_Config(params, record["metadata"]))
         return self._infos[collection_name]
 
     def delete_collection(self, collection_name: str) -> bool:
+        """Remove what `create_collection` made: its marker first (so a crash leaves no half collection listed), then
+        its shard, then the folder if nothing else is in it. Returns False when there was no collection."""
+        folder = self._folder(collection_name)
         self._infos.pop(collection_name, None)
         shard = self._shards.pop(collection_name, None)
         if shard is not None:
             shard.close()
-        shutil.rmtree(self.path / collection_name, ignore_errors=True)
+        marker = folder / "collection.json"
+        if not marker.is_file():
+            return False
+        marker.unlink()
+        shutil.rmtree(folder / "shard", ignore_errors=True)  # rmtree never follows a link
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # something the store did not make is in it: left as it was
         return True
 
     def create_payload_index(self, collection_name: str, field_name: str, field_schema: qm.PayloadSchemaType) -> None:
@@ -191,7 +213,7 @@ class EdgeClient:
             if name not in self._shards:
                 if not self.collection_exists(name):
                     raise ValueError(f"Collection {name} not found")
-                self._shards[name] = qe.EdgeShard.load(str(self.path / name / "shard"))
+                self._shards[name] = qe.EdgeShard.load(str(self._folder(name) / "shard"))
             return self._shards[name]
 
 

@@ -19,7 +19,7 @@ from pipeline.answer import Answer
 from pipeline.chain import stream_answer
 from pipeline.llm import LLMError, make_chat_model
 from pipeline.retrieval import best_similarity
-from settings import Settings
+from settings import Settings, plain_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                                              query_expansion=args.expand, fetch_k=args.fetch_k)
         client = open_client(settings)
     except (ValidationError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {plain_error(exc)}", file=sys.stderr)
         return 2
     try:
         store = VectorStore(client, embedder_info(settings))

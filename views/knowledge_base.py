@@ -18,6 +18,8 @@ from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
 from ingest.roots import allowed_sources, roots_hint
 from ingest.uploads import UploadRefusedError, screen_uploads, staged_uploads
 from ui import jobs, kb_widgets, resources
+from settings import InvalidNameError, identifier, plain_error
+from ui.safe_text import literal
 from ui.widgets import KNOWN_ERRORS, guarded, store_or_stop
 
 
@@ -62,11 +64,16 @@ try:
     config = base.with_overrides(chunk_strategy=strategy, chunk_size=int(chunk_size), chunk_overlap=int(overlap))
     spec = spec_of(config)
 except ValidationError as exc:
-    st.error("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), icon=":material/error:")
+    st.error(plain_error(exc), icon=":material/error:")  # our own words about the numbers above
     config = spec = None
 if spec and per_config:
     collection = collection_name(collection or base.collection, store.embedder.id, spec.strategy, spec.size, spec.overlap)
     st.caption(f"Ingesting into **{collection}**")
+try:  # the name becomes the collection's folder: it must be an identifier
+    collection = identifier(collection or base.collection, "collection")
+except InvalidNameError as exc:
+    st.error(literal(str(exc)), icon=":material/error:")
+    config = None
 
 refused: list[FileOutcome] = []  # files turned away before reading, reported with the others after the ingest
 try:
@@ -99,14 +106,12 @@ if spec and candidates:
         except LoadError as exc:
             st.warning(str(exc), icon=":material/warning:")
 
-if st.button("Ingest", type="primary", key="kb.ingest"):
-    if config is None:
-        st.stop()
+if st.button("Ingest", type="primary", key="kb.ingest", disabled=config is None):
     if not (uploads or folder_files or sample_files or refused):
         st.warning("Choose files to upload, a folder, or tick the sample box.")
         st.stop()
     embedder = guarded(resources.embedder)
-    target = collection or base.collection
+    target = collection
     payload = [(f.name, f.getvalue()) for f in uploads]  # the bytes, not the widget: the job outlives this run
     files = folder_files + sample_files
 
