@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from ingest.store import StoredChunk
 from pipeline.grounding import Grounding
+from pipeline.llm import Tokens
 from pipeline.prompt import ABSTAIN_PHRASE, is_abstention
 from pipeline.rerank import similarity
 
@@ -41,6 +42,8 @@ class Answer(BaseModel):
     config: dict
     seconds: float = 0.0
     grounding: Grounding | None = None  # None when the policy is off or nothing was answered
+    stages: dict[str, float] = {}  # seconds per stage that ran: "retrieval", "answer", "check"
+    tokens: dict[str, Tokens] = {}  # per LLM stage ("answer", "check"; "retrieval" when it asks one), if reported
 
     def cli_json(self) -> dict:
         return {
@@ -53,6 +56,8 @@ class Answer(BaseModel):
             "grounding": self.grounding and {"summary": self.grounding.summary, **self.grounding.model_dump()},
             "config": self.config,
             "seconds": round(self.seconds, 2),
+            "stages": {stage: round(s, 2) for stage, s in self.stages.items()},
+            "tokens": {stage: t.model_dump() for stage, t in self.tokens.items()},
         }
 
 

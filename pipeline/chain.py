@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from ingest.embedder import embedder_info
@@ -26,7 +26,7 @@ from pipeline.grounding import (
     judge_settings,
     split_claims,
 )
-from pipeline.llm import LLM_FAILURES, explain_llm_error, make_chat_model
+from pipeline.llm import LLM_FAILURES, Tokens, explain_llm_error, make_chat_model
 from pipeline.prompt import PROMPT, PROMPT_VERSION, format_context
 from settings import Settings
 
@@ -66,7 +66,8 @@ class AnswerStream:
     """An answer being written: iterate for the tokens as the model writes them, then `finish()` for the Answer.
 
     `finish()` links citations, runs the grounding check and applies the policy; it drains the stream first
-    if nobody iterated it (the strict policy shows nothing before the check).
+    if nobody iterated it (the strict policy shows nothing before the check). Each stage's seconds and, where the
+    endpoint reports them, its tokens read and written are kept on the Answer.
     """
 
     def __init__(self, settings: Settings, store: VectorStore, embedder: Embeddings, llm: BaseChatModel,
@@ -78,7 +79,10 @@ class AnswerStream:
         self._judge = judge or (make_chat_model(judge_settings(settings)) if settings.grounding_model else llm)
         self._started = time.perf_counter()
         self._config = pipeline_config(settings)
-        self._state = self._guard(lambda: build_chain(settings, store, embedder, llm).invoke({"question": self.question}))
+        self._counters = {stage: UsageMetadataCallbackHandler() for stage in ("retrieval", "answer", "check")}
+        self._state = self._guard(lambda: build_chain(settings, store, embedder, llm).invoke(
+            {"question": self.question}, config={"callbacks": [self._counters["retrieval"]]}))
+        self._stages = {"retrieval": time.perf_counter() - self._started}
         chunks = self._state["chunks"]
         best = retrieval.best_similarity(chunks)  # the cosine, whatever score the retrieval mode ranked by
         self.gated = retrieval.below_gate(best, settings.min_score)
@@ -95,18 +99,22 @@ class AnswerStream:
         if self.gated or self._streamed:
             return
         self._streamed = True
-        generate = PROMPT | self._llm | StrOutputParser()
+        generate = PROMPT | self._llm
+        config = {"callbacks": [self._counters["answer"]]}
+        began = time.perf_counter()
         try:
-            for token in generate.stream(self._state):
-                self._tokens.append(token)
-                yield token
+            for chunk in generate.stream(self._state, config=config):
+                if token := chunk.text:
+                    self._tokens.append(token)
+                    yield token
             if not "".join(self._tokens).strip():
                 # llama-cpp-python's server (bundled until 2026-12) ended streams after the role chunk:
                 # ask once more without streaming rather than report an empty answer
-                self._tokens = [generate.invoke(self._state)]
+                self._tokens = [generate.invoke(self._state, config=config).text]
                 yield self._tokens[0]
         except LLM_FAILURES as exc:
             raise explain_llm_error(exc, self._settings) from exc
+        self._stages["answer"] = time.perf_counter() - began
 
     def finish(self) -> Answer:
         for _ in self:
@@ -115,9 +123,13 @@ class AnswerStream:
         if self.gated:
             answer = abstain_low_score(self.question, chunks, self._config)
         else:
+            began = time.perf_counter()
             answer = self._ground(finalize(self.question, "".join(self._tokens), chunks, self._config))
-        answer.seconds = time.perf_counter() - self._started
-        return answer
+            if answer.grounding is not None:
+                self._stages["check"] = time.perf_counter() - began
+        tokens = {stage: Tokens.counted(counter) for stage, counter in self._counters.items()}
+        return answer.model_copy(update={"seconds": time.perf_counter() - self._started, "stages": self._stages,
+                                         "tokens": {stage: t for stage, t in tokens.items() if t.read or t.written}})
 
     def _ground(self, answer: Answer) -> Answer:
         """Mark each citation's supporting span, then (unless the policy is off) judge every claim."""
@@ -133,7 +145,8 @@ class AnswerStream:
         item = check_input(self._settings.grounding_scope, self.question, claims, passages)
         details = (check_details(self.question, answer.answer, passages)
                    if self._settings.grounding_detail_check else None)
-        grounding = check_grounding(self._settings, item, claims, signals, self._judge, details)
+        judge = self._judge.with_config(callbacks=[self._counters["check"]])
+        grounding = check_grounding(self._settings, item, claims, signals, judge, details)
         answer = answer.model_copy(update={"grounding": grounding})
         if self._settings.grounding_policy == "strict" and not grounding.fully_supported:
             return withhold(answer)

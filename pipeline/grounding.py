@@ -40,9 +40,9 @@ import numpy as np
 import openai
 import pysbd
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -373,7 +373,7 @@ def p_supported(message: AIMessage) -> float | None:
     return _p_yes(message, '"verdict"', ("support",), ("not", "un"))
 
 
-def _ask(judge: BaseChatModel, messages: list[BaseMessage], schema: type[T],
+def _ask(judge: Runnable, messages: list[BaseMessage], schema: type[T],
          settings: Settings) -> tuple[T, AIMessage]:
     """One JSON reply, asked again (bounded) when the output does not parse; a server error is retried, with
     backoff, by the chat model's own client (`llm_retries`)."""
@@ -394,7 +394,7 @@ def _failure(exc: openai.OpenAIError | JudgeOutputError, settings: Settings) -> 
     return str(explain_llm_error(exc, settings))
 
 
-def check_answer(judge: BaseChatModel, item: CheckInput, settings: Settings) -> AnswerCheck:
+def check_answer(judge: Runnable, item: CheckInput, settings: Settings) -> AnswerCheck:
     """Does the context state the answer to the question? P(true) cut at the answer-check threshold."""
     try:
         output, message = _ask(judge, item.opening(), AnswerCheckOutput, settings)
@@ -406,7 +406,7 @@ def check_answer(judge: BaseChatModel, item: CheckInput, settings: Settings) -> 
                        threshold=settings.grounding_answer_threshold)
 
 
-def check_claim(judge: BaseChatModel, item: CheckInput, claim: str, signal: CheapSignal,
+def check_claim(judge: Runnable, item: CheckInput, claim: str, signal: CheapSignal,
                 settings: Settings) -> ClaimCheck:
     """One claim's verdict. A claim the term veto already rules out costs no call: no judge could make it pass."""
     if settings.grounding_term_veto and signal.missing_terms:
@@ -424,7 +424,7 @@ def check_claim(judge: BaseChatModel, item: CheckInput, claim: str, signal: Chea
 
 
 def check_grounding(settings: Settings, item: CheckInput, claims: list[str], signals: list[CheapSignal],
-                    judge: BaseChatModel, details: DetailCheck | None = None) -> Grounding:
+                    judge: Runnable, details: DetailCheck | None = None) -> Grounding:
     """Judge the whole answer, then each claim on the same opening messages (the server's cache holds them).
     `details` (pipeline.details, no LLM) is carried along: a missing question detail also keeps the answer from
     counting as fully supported.

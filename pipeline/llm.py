@@ -8,12 +8,31 @@ from typing import Literal
 import httpx
 import httpx2
 import openai
+from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from settings import Settings
+
+
+class Tokens(BaseModel):
+    """What a stage of an answer cost the endpoint, where it reports OpenAI `usage`: the same on every machine, unlike
+    seconds (docs/benchmarks.md). `read` counts every prompt token, `cached` those the server's prompt cache served."""
+
+    read: int = 0
+    written: int = 0
+    cached: int = 0
+
+    @classmethod
+    def counted(cls, counter: UsageMetadataCallbackHandler) -> Tokens:
+        """The sum over every model a LangChain usage callback saw (a streamed reply's usage is on its last chunk)."""
+        usages = list(counter.usage_metadata.values())
+        return cls(read=sum(u.get("input_tokens", 0) for u in usages),
+                   written=sum(u.get("output_tokens", 0) for u in usages),
+                   cached=sum((u.get("input_token_details") or {}).get("cache_read", 0) for u in usages))
 
 
 class LLMError(RuntimeError):
@@ -36,6 +55,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         max_tokens=settings.llm_max_tokens,
         timeout=settings.llm_timeout_s,
         max_retries=settings.llm_retries,
+        stream_usage=True,  # a streamed answer's token counts (OpenAI, vLLM, llama-server and Ollama send them)
     )
 
 
@@ -77,7 +97,7 @@ def remember_json_mode(settings: Settings, model: str) -> None:
     _NO_JSON_SCHEMA.add((settings.openai_base_url, model))
 
 
-def invoke_structured(llm: BaseChatModel, messages: list[BaseMessage], schema: type[BaseModel], settings: Settings,
+def invoke_structured(llm: Runnable, messages: list[BaseMessage], schema: type[BaseModel], settings: Settings,
                       model: str, **kwargs: object) -> AIMessage:
     """One reply shaped by `schema`: json_schema where the endpoint takes it, JSON mode where it refused it (then
     remembered for the process). `kwargs` bind further request arguments (max_tokens, logprobs)."""

@@ -7,7 +7,8 @@ whichever Ragas schema the system message names, and `answer_text` for any other
 The testset generator's prompts (entities, then a question and answer) are answered from the passage in the
 prompt; `weak = True` makes every JSON-schema prompt get prose, like a judge too small for Ragas' prompts, and
 `delay_s` makes every reply that late, like a busy server; `refuse_json_schema` answers HTTP 500 to a json_schema
-response_format, as llama-cpp-python's server did.
+response_format, as llama-cpp-python's server did. A streamed request gets server-sent events (and the usage chunk when
+`stream_options.include_usage` asks for it), as llama-server, vLLM and OpenAI send them.
 Every chat request is recorded, so tests can count LLM calls per model.
 """
 
@@ -102,11 +103,35 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with self.server.lock:
                 self.server.in_flight -= 1
+        usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+        if request.get("stream"):
+            self._stream(request, content, finish_reason, usage)
+            return
         self._send({
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": request.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            "usage": usage,
         })
+
+    def _stream(self, request: dict, content: str, finish_reason: str, usage: dict) -> None:
+        """The reply as server-sent events, a few words a chunk, with the usage chunk when the client asks for it."""
+        head = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": request.get("model")}
+        words = re.findall(r"\S+\s*", content) or [""]
+        events = [{**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+        events += [{**head, "choices": [{"index": 0, "delta": {"content": w}}]} for w in words]
+        events.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]})
+        if (request.get("stream_options") or {}).get("include_usage"):
+            events.append({**head, "choices": [], "usage": usage})
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
 
 def _reply(prompt: str, user: str, answer_text: str) -> tuple[str, str]:

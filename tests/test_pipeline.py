@@ -266,3 +266,21 @@ def test_strict_policy_withholds_an_answer_whose_passage_lacks_the_questions_yea
     off = strict.with_overrides(grounding_detail_check=False)
     llm = RecordingLLM(responses=["He established Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
     assert not answer_question(off, sample_store, embedder, llm, question).abstained
+
+
+def test_an_answer_keeps_each_stages_seconds_and_the_tokens_the_endpoint_reported(settings, sample_store, embedder):
+    """Through the real OpenAI client: the fake server reports 10 tokens read and 10 written per reply."""
+    from pipeline.llm import make_chat_model
+    from tests.fake_openai import serving
+
+    with serving("The colony was named Fort Caroline.") as server:
+        config = settings.with_overrides(openai_base_url=server.base_url, grounding_model="qwen2.5-1.5b")
+        answer = answer_question(config, sample_store, embedder, make_chat_model(config),
+                                 "What was the name of the Florida Huguenot colony?")
+        judge_calls = len(server.requests_for("qwen2.5-1.5b"))
+    assert not answer.abstained and judge_calls == 1  # one sentence: judged once
+    assert set(answer.stages) == {"retrieval", "answer", "check"} and all(s >= 0 for s in answer.stages.values())
+    assert sum(answer.stages.values()) <= answer.seconds
+    assert answer.tokens["answer"].read == 10 and answer.tokens["answer"].written == 10
+    assert answer.tokens["check"].read == 10 * judge_calls and "retrieval" not in answer.tokens
+    assert answer.cli_json()["tokens"]["check"]["written"] == 10 * judge_calls

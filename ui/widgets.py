@@ -146,6 +146,17 @@ def show_claims(grounding: Grounding) -> None:
                         "answer was found.")
 
 
+def work_done(answer: Answer) -> str:
+    """"9.8 s (retrieval 0.1 s, answer 6.2 s, check 3.5 s) · 466 tokens read, 14 written": where the wait went, and the
+    work in tokens, which are the same on every machine (seconds are not)."""
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in answer.stages.items())
+    text = f"{answer.seconds:.1f} s" + (f" ({stages})" if stages else "")
+    if answer.tokens:
+        read, written = (sum(getattr(t, field) for t in answer.tokens.values()) for field in ("read", "written"))
+        text += f" · {read:,} tokens read, {written:,} written"
+    return text
+
+
 def show_citation(c: Citation) -> None:
     with st.expander(f"[{c.marker}] {literal(c.source)} · chunk {c.chunk_index} (chars {c.start}–{c.end}) · score {c.score:.2f}"):
         st.html(f'<div class="fqa-chunk" style="white-space: pre-wrap">{highlighted(c.text, c.span)}</div>')
@@ -173,7 +184,7 @@ def show_answer(answer: Answer) -> None:
     if grounding:
         grounding_badge(grounding)
         show_claims(grounding)
-    st.caption(f"{answer.seconds:.1f} s · top-k {answer.config['top_k']} · model {answer.config['llm_model']}")
+    st.caption(work_done(answer) + f" · top-k {answer.config['top_k']} · model {literal(answer.config['llm_model'])}")
     for c in answer.citations:
         show_citation(c)
     if answer.abstained and answer.contexts:
