@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,23 @@ def identifier(name: object, what: str = "name") -> str:
         shown = repr(name)[:60] + ("…" if len(repr(name)) > 60 else "")
         raise InvalidNameError(f"{what} {shown} is not a usable name: use {IDENTIFIER_RULE}")
     return name
+
+
+# fields never stored with a run or an answer's record: secrets, and folders that only mean something on this machine
+UNSTORED = frozenset({"openai_api_key", "judge_api_key", "qdrant_api_key", "data_dir", "models_dir"})
+URL_FIELDS = ("openai_base_url", "judge_base_url", "qdrant_url")
+NO_KEY = "none"  # the key sent to an endpoint configured without one (the openai client would read OPENAI_API_KEY)
+
+
+def public_url(url: str | None) -> str | None:
+    """A URL as it may be stored or shown: credentials written into it (`https://user:key@host`, `?api-key=…`) and
+    its fragment removed; scheme, host, port and path kept."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def plain_error(exc: Exception) -> str:
@@ -185,12 +202,31 @@ class Settings(BaseSettings):
 
     @property
     def judge_endpoint(self) -> tuple[str, str]:
-        return (self.judge_base_url or self.openai_base_url, self.judge_api_key or self.openai_api_key)
+        """(base URL, key) of the Ragas judge. A key goes only to the endpoint it was configured for: a judge at a
+        base URL of its own gets its own key, or none, never the answering endpoint's."""
+        if self.judge_base_url:
+            return self.judge_base_url, self.judge_api_key or NO_KEY
+        return self.openai_base_url, self.openai_api_key
+
+    def endpoint_notes(self) -> list[str]:
+        """What an operator should know at start-up about the endpoints' keys (printed by `make run`)."""
+        if self.judge_base_url and not self.judge_api_key and public_url(self.judge_base_url) != public_url(
+                self.openai_base_url):
+            return [f"FQA_JUDGE_BASE_URL ({public_url(self.judge_base_url)}) has no FQA_JUDGE_API_KEY: the judge is "
+                    "sent no key (the answering endpoint's key goes only to the answering endpoint). Set "
+                    "FQA_JUDGE_API_KEY if the judge's endpoint needs one."]
+        return []
+
+    def storable(self) -> dict:
+        """The settings as they may be stored with a run or an answer: no secrets or local folders, URLs without
+        credentials."""
+        data = self.model_dump(mode="json", exclude=set(UNSTORED))
+        return {**data, **{field: public_url(data[field]) for field in URL_FIELDS if field in data}}
 
     @property
     def uses_local_llm(self) -> bool:
         """True when the answering endpoint is the bundled server, which `make run` starts."""
-        url = urlparse(self.openai_base_url)
+        url = urlsplit(self.openai_base_url)
         return url.hostname in {"127.0.0.1", "localhost"} and url.port == LOCAL_LLM_PORT
 
     def with_overrides(self, **changes: object) -> Settings:

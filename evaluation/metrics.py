@@ -44,7 +44,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from evaluation.cache import ResultCache, cache_key
 from pipeline.llm import StructuredMode, may_refuse_json_schema, remember_json_mode, structured_mode
-from settings import Settings
+from settings import Settings, public_url
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,7 @@ class Judge:
         from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         self.base_url, api_key = settings.judge_endpoint
+        self.shown_url = public_url(self.base_url)  # what messages and logs name: no credentials
         self.model = settings.judge_model
         self.timeout_s = settings.judge_timeout_s
         self.concurrency = settings.judge_concurrency
@@ -254,7 +255,7 @@ class Judge:
         except Exception:
             self._use("json_schema")
             raise
-        log.info("judge endpoint %s refused json_schema: asking in JSON mode", self.base_url)
+        log.info("judge endpoint %s refused json_schema: asking in JSON mode", self.shown_url)
         remember_json_mode(self._endpoint, self.model)
         return out
 
@@ -268,22 +269,22 @@ class Judge:
             response = httpx.get(url, timeout=timeout_s, headers={"Authorization": f"Bearer {self._client.api_key}"})
         except httpx.ReadTimeout:
             # connected but no answer yet: a busy server may answer /models late
-            log.info("judge endpoint %s is up but busy (no /models answer within %.0f s)", self.base_url, timeout_s)
+            log.info("judge endpoint %s is up but busy (no /models answer within %.0f s)", self.shown_url, timeout_s)
             return
         except httpx.HTTPError as exc:
             raise JudgeUnavailableError(
-                f"judge endpoint {self.base_url} is down ({type(exc).__name__}: {_first_line(exc) or 'no answer'}); "
+                f"judge endpoint {self.shown_url} is down ({type(exc).__name__}: {_first_line(exc) or 'no answer'}); "
                 "start it with `make llm` or set FQA_JUDGE_BASE_URL"
             ) from exc
         if response.status_code != 200:
-            raise JudgeUnavailableError(f"judge endpoint {url} answered HTTP {response.status_code}")
+            raise JudgeUnavailableError(f"judge endpoint {self.shown_url} answered HTTP {response.status_code}")
         try:
             ids = {m.get("id") for m in response.json().get("data", [])}
         except (ValueError, AttributeError):
             ids = set()
         if ids and self.model not in ids:
             raise JudgeUnavailableError(
-                f"judge endpoint {self.base_url} does not serve model {self.model!r} (it serves: {', '.join(sorted(map(str, ids)))})"
+                f"judge endpoint {self.shown_url} does not serve model {self.model!r} (it serves: {', '.join(sorted(map(str, ids)))})"
             )
 
     async def aclose(self) -> None:

@@ -26,13 +26,11 @@ from pipeline.chain import answer_question, pipeline_config
 from pipeline.grounding import judge_settings
 from pipeline.llm import LLMError, make_chat_model
 from pipeline.rerank import similarity
-from settings import Settings
+from settings import URL_FIELDS, Settings, public_url
 
 DEFAULT_METRICS = [MetricName.FAITHFULNESS, MetricName.ANSWER_RELEVANCY, MetricName.CONTEXT_PRECISION,
                    MetricName.CONTEXT_RECALL]
 MAX_CONSECUTIVE_ANSWER_ERRORS = 3
-# secrets and machine-local folders stay out of the stored run config
-_UNSTORED_SETTINGS = {"openai_api_key", "judge_api_key", "qdrant_api_key", "data_dir", "models_dir"}
 
 Progress = Callable[[int, int, str], None]
 ShouldContinue = Callable[[], bool]
@@ -79,19 +77,23 @@ def run_config(settings: Settings, judge: Judge, metrics: list[MetricName], repe
                eval_set_path: Path | None = None, extra: dict | None = None) -> dict:
     judge_url, _ = settings.judge_endpoint
     return {**pipeline_config(settings), "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
-            "judge_model": judge.model, "judge_base_url": judge_url, "metrics": [m.value for m in metrics],
+            "judge_model": judge.model, "judge_base_url": public_url(judge_url), "metrics": [m.value for m in metrics],
             "repeats": repeats, "eval_set_path": str(eval_set_path) if eval_set_path else None,
-            "settings": settings.model_dump(mode="json", exclude=_UNSTORED_SETTINGS), **(extra or {})}
+            "settings": settings.storable(), **(extra or {})}
 
 
 def settings_of_run(base: Settings, config: dict) -> Settings:
     """The settings a stored run was made with (on top of this machine's secrets and folders).
 
-    Runs stored before the full settings were recorded fall back to the pipeline keys of their config.
+    Runs stored before the full settings were recorded fall back to the pipeline keys of their config. A URL was
+    stored without its credentials: where it is this machine's configured one, the configured one (with them) is used.
     """
-    stored = config.get("settings") or {k: v for k, v in config.items() if k in Settings.model_fields}
+    stored = dict(config.get("settings") or {k: v for k, v in config.items() if k in Settings.model_fields})
     if "llm_base_url" in config and "settings" not in config:
         stored["openai_base_url"] = config["llm_base_url"]
+    for field in URL_FIELDS:
+        if stored.get(field) and stored[field] == public_url(getattr(base, field)):
+            stored[field] = getattr(base, field)
     return base.with_overrides(**stored)
 
 

@@ -28,7 +28,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ingest import sparse
 from ingest.embedder import EmbedderInfo
 from ingest.store_edge import EdgeClient
-from settings import InvalidNameError, Settings, identifier
+from settings import InvalidNameError, Settings, identifier, public_url
 
 
 class StoreError(RuntimeError):
@@ -140,7 +140,7 @@ def open_client(settings: Settings) -> QdrantClient | EdgeClient:
         try:
             client.get_collections()
         except (ResponseHandlingException, UnexpectedResponse, OSError) as exc:
-            raise StoreError(f"cannot reach the Qdrant server at {settings.qdrant_url}: {exc}") from exc
+            raise StoreError(f"cannot reach the Qdrant server at {public_url(settings.qdrant_url)}: {exc}") from exc
         return client
     folder = embedded_path(settings)
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import sys
 
 from pydantic import ValidationError
 
-from settings import Settings
+from settings import Settings, plain_error
 
 
 def upload_limit_mb(settings: Settings) -> int:
@@ -45,6 +45,7 @@ def banner(settings: Settings, port: int) -> str:
     host = settings.server_address
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     lines = [f"Faithful QA dashboard: {url}  (Ctrl+C to stop; the LLM server keeps running, 'make llm-stop' ends it)"]
+    lines += [f"note: {note}" for note in settings.endpoint_notes()]
     if not is_loopback(host):
         lines.append(f"warning: listening on {host}, not loopback. The dashboard has no login: anyone who can reach "
                      f"port {port} can ask questions about, and add documents to, your knowledge base. Put it behind "
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {plain_error(exc)}", file=sys.stderr)
         return 2
     print(banner(settings, args.port), flush=True)
     command = streamlit_command(settings, args.port)

@@ -23,7 +23,7 @@ import httpx
 
 from ops.llama_build import server_binary
 from ops.models import LLMS, llm_path
-from settings import Settings
+from settings import Settings, public_url
 
 # 8192 tokens over 2 slots: a top-k context, the answer and the follow-up checks fit one slot's 4096.
 CONTEXT_TOKENS = 8192
@@ -156,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if args.action == "status":
         up = is_up(settings.openai_base_url)
-        print(f"{settings.openai_base_url}: {'up' if up else 'down'}")
+        print(f"{public_url(settings.openai_base_url)}: {'up' if up else 'down'}")
         return 0 if up else 1
     if args.action == "stop":
         print("stopped" if stop(settings) else "no server started by us is running")
         return 0
     if not settings.uses_local_llm:
-        print(f"OPENAI_BASE_URL points at {settings.openai_base_url}; not starting the local server.")
+        print(f"OPENAI_BASE_URL points at {public_url(settings.openai_base_url)}; not starting the local server.")
         return 0
     try:
         proc, base_url = start(settings)

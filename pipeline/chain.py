@@ -28,7 +28,7 @@ from pipeline.grounding import (
 )
 from pipeline.llm import LLM_FAILURES, Tokens, explain_llm_error, make_chat_model
 from pipeline.prompt import PROMPT, PROMPT_VERSION, format_context
-from settings import Settings
+from settings import Settings, public_url
 
 
 def pipeline_config(settings: Settings) -> dict:
@@ -39,7 +39,7 @@ def pipeline_config(settings: Settings) -> dict:
         "top_k": settings.top_k,
         "min_score": settings.min_score,
         "llm_model": settings.llm_model,
-        "llm_base_url": settings.openai_base_url,
+        "llm_base_url": public_url(settings.openai_base_url),
         "prompt_version": PROMPT_VERSION,
         "temperature": 0,
         "grounding_policy": settings.grounding_policy,

@@ -15,7 +15,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from settings import Settings
+from settings import Settings, public_url
 
 
 class Tokens(BaseModel):
@@ -113,8 +113,8 @@ def invoke_structured(llm: Runnable, messages: list[BaseMessage], schema: type[B
 
 
 def explain_llm_error(exc: Exception, settings: Settings) -> LLMError:
-    """Map client exceptions to a message naming the endpoint and the fix."""
-    url = settings.openai_base_url
+    """Map client exceptions to a message naming the endpoint (without credentials) and the fix."""
+    url = public_url(settings.openai_base_url)
     how = ("start the bundled server with `make llm`" if settings.uses_local_llm
            else "check OPENAI_BASE_URL and that the server is running")
     tries = f"{settings.llm_retries + 1} tries" if settings.llm_retries else "1 try"

@@ -46,6 +46,7 @@ class FakeOpenAI(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.answer_text = answer_text
         self.chat_requests: list[dict] = []
+        self.authorizations: list[str | None] = []  # the Authorization header of every request, GET ones too
         self.lock = threading.Lock()
         self.fail_after: int | None = None  # answer HTTP 500 once this many chat requests were served
         self.weak = False  # prose instead of JSON for every schema prompt (a judge too small for Ragas)
@@ -72,6 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         send_json(self, status, json.dumps(payload).encode())
 
     def do_GET(self) -> None:
+        self.server.authorizations.append(self.headers.get("Authorization"))
         if self.path.rstrip("/") == "/v1/models":
             self._send({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"} for m in MODELS]})
         else:
@@ -81,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         with self.server.lock:
             self.server.chat_requests.append(request)
+            self.server.authorizations.append(self.headers.get("Authorization"))
             served = len(self.server.chat_requests)
         if self.server.fail_after is not None and served > self.server.fail_after:
             self._send({"error": {"message": "fake server told to fail", "type": "server_error"}}, 500)

@@ -8,6 +8,7 @@ from pipeline.answer import Answer
 from pipeline.chain import stream_answer
 from pipeline.llm import LLMError
 from pipeline.grounding import default_answer_cut, judge_settings
+from settings import public_url
 from ui import resources
 from ui.retrieval_controls import retrieval_controls
 from ui.safe_text import literal
@@ -59,7 +60,7 @@ answer_cut = st.sidebar.slider(
          "answers to questions the documents do not answer, and more right ones: the Tune page draws the trade-off.")
 config = base.with_overrides(collection=collection, top_k=top_k, min_score=min_score, grounding_policy=policy,
                              grounding_answer_threshold=answer_cut, llm_model=llm_model, **retrieval)
-st.sidebar.caption(f"Answering `{config.llm_model}` at `{config.openai_base_url}`; grounding judge "
+st.sidebar.caption(f"Answering `{config.llm_model}` at `{public_url(config.openai_base_url)}`; grounding judge "
                    f"`{judge_model}`")
 
 with st.form("ask.form", clear_on_submit=False, border=False):

@@ -19,7 +19,7 @@ from evaluation.export import finetune_jsonl, flipped, run_json, run_means, samp
 from evaluation.metrics import NEEDS_REFERENCE, SECONDS_PER_QUESTION, Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
-from settings import Settings
+from settings import Settings, public_url
 from ui import charts, resources
 from ui.evalset_editor import eval_sets_section
 from ui.judge_trust import judge_trust
@@ -58,7 +58,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
         empty_knowledge_base()
     else:
         judge_url, _ = base.judge_endpoint
-        st.caption(f"Answers: `{base.llm_model}` · judge: `{base.judge_model}` at `{judge_url}` · "
+        st.caption(f"Answers: `{base.llm_model}` · judge: `{base.judge_model}` at `{public_url(judge_url)}` · "
                    f"collection `{collection}`. Unchanged answers and scores come from the cache at no cost.")
         sets = available_sets(base)
         chosen_set = st.selectbox("Eval set", list(sets), key="eval.set", help="Edit sets, or generate one, under "
