@@ -1,10 +1,14 @@
 """Does the pipeline say "I don't know" when it should? SQuAD 2.0 sample, answerable and unanswerable questions.
 
     .venv/bin/python bench/abstention.py --limit 20 --models qwen2.5-0.5b qwen2.5-1.5b
+    .venv/bin/python bench/abstention.py --data articles --limit 400     (the held-out whole articles)
 
-The whole corpus (411 paragraphs) is ingested into a temporary collection with the configured chunking and
-retrieval settings; the first N questions are asked through `answer_question` (score gate, prompt, grounding
-check with the annotate policy). Printed per answering model: the share of unanswerable questions answered
+`--data sample` (default): the SQuAD 2.0 sample, its whole corpus (411 paragraphs) one file per paragraph; questions
+1-250 are the tuning split, 251-500 held out (`--skip 250`). `--data articles`: whole Wikipedia articles of the SQuAD
+2.0 dev set (../shared/data/squad2_articles), one file per article, and their questions outside the sample, shuffled
+with a fixed seed (HELD_OUT_ARTICLES: never tuned on). The corpus is ingested into a temporary collection with the
+configured chunking and retrieval settings; the questions are asked through `answer_question` (score gate, prompt,
+grounding check with the annotate policy). Printed per answering model: the share of unanswerable questions answered
 anyway (should be near 0) and of answerable ones answered correctly (a reference answer contained,
 case-insensitive), both as the annotate policy shows them and as the strict policy would (an answer whose
 claims are not all supported is withheld), plus seconds per question, then what each cut on the answer check's
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
+import re
 import sys
 import tempfile
 import time
@@ -42,7 +48,14 @@ from pipeline.retrieval import best_similarity  # noqa: E402
 from settings import Settings  # noqa: E402
 
 SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad2"
+ARTICLES = SQUAD.with_name("squad2_articles")
 COLLECTION = "squad2"
+# The held-out set of issue 22, named on 2026-12-04 before any result on it was seen: two whole articles as the
+# knowledge base, and their questions that are not in the SQuAD 2.0 sample, in a seeded shuffle, as many answerable
+# as unanswerable ones (the articles hold 201 and 403). Never tuned on.
+HELD_OUT_ARTICLES = ("Packet switching", "1973 oil crisis")
+ARTICLE_SEED = 22
+DATA = ("sample", "articles")
 
 
 def write_corpus(folder: Path) -> list[tuple[Path, str]]:
@@ -81,6 +94,42 @@ def squad_collection(**overrides: object) -> AbstractContextManager[tuple[Settin
     return temporary_collection(write_corpus, COLLECTION, **overrides)
 
 
+def write_articles(folder: Path, titles: tuple[str, ...] = HELD_OUT_ARTICLES) -> list[tuple[Path, str]]:
+    """One Markdown file per article, its paragraphs in order under the title: a document as a person would have it."""
+    paragraphs: dict[str, list[tuple[int, str]]] = {title: [] for title in titles}
+    for row in read_jsonl(ARTICLES / "corpus.jsonl"):
+        if row["title"] in paragraphs:
+            paragraphs[row["title"]].append((row["paragraph"], row["text"]))
+    for title, rows in paragraphs.items():
+        body = "\n\n".join(text for _, text in sorted(rows))
+        (folder / f"{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.md").write_text(f"# {title}\n\n{body}\n",
+                                                                                          encoding="utf-8")
+    return sources_for(folder)
+
+
+def article_questions(limit: int, titles: tuple[str, ...] = HELD_OUT_ARTICLES, seed: int = ARTICLE_SEED) -> list[dict]:
+    """`limit` of the articles' questions that the SQuAD 2.0 sample does not also hold, half answerable and half not
+    (as far as there are), in a fixed shuffled order."""
+    rows = [q for q in read_jsonl(ARTICLES / "qa.jsonl") if q["title"] in titles and not q["in_squad2_sample"]]
+    random.Random(seed).shuffle(rows)
+    halves = [[q for q in rows if q["answerable"] is kind][: (limit + 1) // 2] for kind in (True, False)]
+    chosen = {q["id"] for half in halves for q in half}
+    return [q for q in rows if q["id"] in chosen][:limit]
+
+
+def question_set(data: str, skip: int, limit: int, **overrides: object) -> tuple[
+        list[dict], str, AbstractContextManager[tuple[Settings, VectorStore, Embeddings]]]:
+    """(the questions asked, a label saying which split they are, the collection to ask them of) for `--data`."""
+    if data == "articles":
+        questions = article_questions(skip + limit)[skip:]
+        label = (f"squad2_articles {' + '.join(HELD_OUT_ARTICLES)} (held out), questions {skip + 1}-{skip + len(questions)}"
+                 f" of the balanced seed-{ARTICLE_SEED} shuffle")
+        return questions, label, temporary_collection(write_articles, "articles", **overrides)
+    questions = read_jsonl(SQUAD / "qa.jsonl")[skip:][:limit]
+    split = "tuning" if skip + len(questions) <= 250 else "held out" if skip >= 250 else "tuning and held out"
+    return questions, f"SQuAD 2.0 sample questions {skip + 1}-{skip + len(questions)} ({split})", squad_collection(**overrides)
+
+
 def contains_reference(text: str, references: list[str]) -> bool:
     """A reference answer occurs in the text, ignoring case: how the SQuAD benches count an answer right."""
     return any(ref.lower() in text.lower() for ref in references)
@@ -104,7 +153,10 @@ def record(q: dict, a: Answer) -> dict:
             "correct": correct(a, q["answers"]) if q["answerable"] else None,
             # what later, judge-free checks need to be computed again from the log (--cuts-from)
             "question": q["question"], "contexts": [c.text for c in a.contexts],
-            "claims": [{"claim": c.claim, "verdict": c.verdict, "p": c.p_supported} for c in g.claims] if g else []}
+            "claims": [{"claim": c.claim, "verdict": c.verdict, "p": c.p_supported} for c in g.claims] if g else [],
+            "fully_supported": bool(g and g.fully_supported), "seconds": round(a.seconds, 2),
+            "stages": {k: round(v, 2) for k, v in a.stages.items()},
+            "tokens": {k: t.model_dump() for k, t in a.tokens.items()}}
 
 
 def run_model(settings: Settings, store: VectorStore, embedder, model: str, questions: list[dict],  # noqa: ANN001
@@ -208,7 +260,9 @@ def save_runs(by_model: dict[str, list[SampleRow]], settings: Settings, name: st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None, help="answering models (default: the configured one)")
-    parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of qa.jsonl after --skip)")
+    parser.add_argument("--data", choices=DATA, default="sample",
+                        help="sample: the SQuAD 2.0 sample (1-250 tune, 251-500 held out); articles: held-out whole articles")
+    parser.add_argument("--limit", type=int, default=20, help="questions to ask (the first N of the set after --skip)")
     parser.add_argument("--skip", type=int, default=0, help="start after the first N questions (a held-out slice)")
     parser.add_argument("--policy", choices=["annotate", "off"], default="annotate",
                         help="off: answers only, no judge (the detail check and --cuts-from still work on the log)")
@@ -218,16 +272,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-run", action="store_true",
                         help="also store the answers as runs in the data folder: the Tune page draws their answer-check curve")
     args = parser.parse_args(argv)
-    every = read_jsonl(SQUAD / "qa.jsonl")
+    questions, label, collection = question_set(args.data, args.skip, args.limit)
     results = []
     if args.cuts_from:
         records = read_jsonl(*args.cuts_from)
     else:
-        questions = every[args.skip:][: args.limit]
-        with squad_collection() as (settings, store, embedder):
+        print(label)
+        with collection as (settings, store, embedder):
             results = [run_model(settings, store, embedder, m, questions, args.out, args.policy)
                        for m in args.models or [settings.llm_model]]
         records = [r for result in results for r in result["records"]]
+    every = read_jsonl(SQUAD / "qa.jsonl") + read_jsonl(ARTICLES / "qa.jsonl")
     by_model = sample_rows(records, {q["id"]: q for q in every})
     print_cuts(by_model)
     print_detail_check(records)

@@ -1,6 +1,7 @@
 """The peer on the same questions: a textbook LangChain RAG with the same local model, no gate, no check.
 
     .venv/bin/python bench/textbook.py --skip 250 --limit 154 --out /tmp/textbook_held.jsonl
+    .venv/bin/python bench/textbook.py --data articles --skip 0 --limit 400 --model qwen2.5-1.5b --out /tmp/tb_art.jsonl
 
 The recipe of ../shared/RECIPES.md ("Baseline to beat"): 800-character recursive chunks with 100 overlap, MiniLM
 embeddings in Qdrant, the 4 nearest chunks, the classic "If you don't know the answer, just say that you don't know"
@@ -32,7 +33,7 @@ from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from langchain_core.prompts import ChatPromptTemplate  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench.abstention import SQUAD, contains_reference, share, squad_collection  # noqa: E402
+from bench.abstention import DATA, contains_reference, question_set, share  # noqa: E402
 from bench.common import percentile, read_jsonl  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.prompt import PROMPT, format_context, is_abstention  # noqa: E402
@@ -58,6 +59,8 @@ def outcome_counts(records: list[dict]) -> tuple[int, int, int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=DATA, default="sample", help="which questions (bench/abstention.py --data)")
+    parser.add_argument("--model", help="the answering model (default: the configured one)")
     parser.add_argument("--skip", type=int, default=250, help="start after the first N questions (default: the "
                                                                "held-out half, questions 251 on)")
     parser.add_argument("--limit", type=int, default=154, help="questions to ask (default 154: questions 251-404)")
@@ -71,14 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ours", type=Path, nargs="+", metavar="JSONL",
                         help="this pipeline's answers to the same questions (bench/abstention.py --out), counted beside")
     args = parser.parse_args(argv)
-    questions = read_jsonl(SQUAD / "qa.jsonl")[args.skip:][: args.limit]
+    textbook = {"chunk_size": 800, "chunk_overlap": 100, "chunk_strategy": "recursive", "retrieval_mode": "dense",
+                "rerank": "none", "top_k": 4}
+    overrides = {**(textbook if args.retrieval == "textbook" else {}), **({"llm_model": args.model} if args.model else {})}
+    questions, label, collection = question_set(args.data, args.skip, args.limit, **overrides)
     done = {r["id"]: r for r in read_jsonl(args.out)} if args.out and args.out.exists() else {}
     todo = [q for q in questions if q["id"] not in done]
     seconds = []
     if todo:
-        textbook = {"chunk_size": 800, "chunk_overlap": 100, "chunk_strategy": "recursive", "retrieval_mode": "dense",
-                    "rerank": "none", "top_k": 4}
-        with squad_collection(**textbook if args.retrieval == "textbook" else {}) as (settings, store, embedder):
+        with collection as (settings, store, embedder):
             llm = make_chat_model(settings)
             prompt, joined = (TEXTBOOK_PROMPT, lambda chunks: "\n\n".join(c.text for c in chunks)) \
                 if args.prompt == "textbook" else (PROMPT, format_context)
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 done[q["id"]] = {"id": q["id"], "answerable": q["answerable"], "answer": reply, "abstained": abstained,
                                  "correct": (not abstained and contains_reference(reply, q["answers"]))
                                  if q["answerable"] else None, "seconds": round(seconds[-1], 2),
-                                 "retrieval": args.retrieval, "prompt": args.prompt}
+                                 "retrieval": args.retrieval, "prompt": args.prompt, "model": settings.llm_model}
                 if args.out:
                     with args.out.open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps(done[q["id"]]) + "\n")
@@ -101,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     peer = [done[q["id"]] for q in questions if q["id"] in done]
     unans_through, n_unans, right, n_ans = outcome_counts(peer)
     chain_name = f"{args.retrieval} retrieval + {args.prompt} prompt"
-    print(f"questions {args.skip + 1}-{args.skip + len(questions)} of the SQuAD 2.0 sample, {len(peer)} answered by "
-          f"the {chain_name} chain" + (f", {percentile(seconds, 50):.1f} s per question p50" if seconds else ""))
+    print(f"{label}: {len(peer)} answered by the {chain_name} chain"
+          + (f", {percentile(seconds, 50):.1f} s per question p50" if seconds else ""))
     print(f"  {chain_name}: unanswerable answered anyway {share(unans_through, n_unans)}, answerable right "
           f"{share(right, n_ans)}")
     if args.ours:
