@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 from ui import jobs, resources
+from ui.safe_text import WORD_JOINER
+
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-!|~$&=:.])")  # what ui.safe_text.literal escapes
 
 
 @contextmanager
@@ -33,3 +37,13 @@ def run_ingest(app: AppTest) -> AppTest:
     assert not app.exception
     assert jobs.registry().get(app.session_state["kb.job"]).done.wait(120), "the ingest job did not finish"
     return app.run()
+
+
+def plain(markdown: str) -> str:
+    """Markdown as a person reads it: literal()'s escapes and autolink-breaking word joiners removed."""
+    return _ESCAPE.sub(r"\1", markdown).replace(WORD_JOINER, "")
+
+
+def texts(elements) -> str:  # noqa: ANN001 - an AppTest ElementList
+    """The elements' texts as a person reads them, one a line."""
+    return "\n".join(plain(str(e.value)) for e in elements)

@@ -17,7 +17,7 @@ from evaluation.export import sweep_table
 from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL
 from settings import Settings
 from tests import test_eval_runner
-from tests.apptest import fresh_app
+from tests.apptest import fresh_app, plain, texts
 from ui import charts, jobs
 
 # a fake OpenAI server as answering model and judge, and settings pointing at it (from the runner tests)
@@ -98,9 +98,6 @@ def frame(app: AppTest, column: str):
     return next(d.value for d in app.dataframe if column in d.value.columns)
 
 
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
 
 def test_evaluation_page_shows_a_run_its_abstention_matrix_and_a_drilldown(app, sample_data):
     ids = store_runs(sample_data)
@@ -143,8 +140,8 @@ def test_an_upload_named_like_a_saved_set_never_replaces_it(app, eval_settings):
     kept = mine.with_name("mine-2.jsonl")
     assert mine.read_bytes() == before and kept.read_bytes() == upload
     warning = texts(app.warning)
-    assert "A different set named `mine.jsonl` is already saved; it is left as it was" in warning
-    assert "this upload is kept as `mine-2.jsonl`" in warning
+    assert "A different set named mine.jsonl is already saved; it is left as it was" in warning
+    assert "this upload is kept as mine-2.jsonl" in warning
 
     app.button(key="eval.run").click().run()  # runs the upload, and the rerun keeps no second copy
     assert not app.exception
@@ -321,7 +318,7 @@ def test_a_sweep_runs_in_the_background_with_progress_and_can_be_cancelled(app, 
     assert reached.wait(120), "the sweep did not reach its second question"
     app.selectbox(key="tune.collection").select("sample").run()  # any click elsewhere: a full rerun
     [bar] = app.get("progress")
-    assert bar.proto.text.startswith("step 1/2 (size 300 · overlap 80 · top-k 2) · 1/6 questions")
+    assert plain(bar.proto.text).startswith("step 1/2 (size 300 · overlap 80 · top-k 2) · 1/6 questions")
     assert "Sweep of 2 runs × 3 questions on 'sample'" in texts(app.caption)
 
     app.button[0].click().run()  # a second sweep while this one runs
@@ -428,7 +425,7 @@ def test_a_cheap_first_sweep_shows_its_stage_in_the_progress_and_can_be_cancelle
     assert reached.wait(120), "the sweep did not reach its second question"
     app.selectbox(key="tune.collection").select("sample").run()
     [bar] = app.get("progress")
-    assert bar.proto.text.startswith("retrieval only: step 1/2 (size 300 · overlap 80 · top-k 2) · 1/6 questions")
+    assert plain(bar.proto.text).startswith("retrieval only: step 1/2 (size 300 · overlap 80 · top-k 2) · 1/6 questions")
     assert "Cheap-first sweep of 2 cells × 3 questions (2 evaluated in full) on 'sample'" in texts(app.caption)
     app.button(key="tune.cancel").click().run()
     release.set()

@@ -23,7 +23,7 @@ from evaluation.runstore import RunStore
 from evaluation.testset import (GenerationError, JudgeTooWeakError, Passage, generate_eval_set, read_passages,
                                 select_passages)
 from settings import Settings
-from tests.apptest import fresh_app
+from tests.apptest import fresh_app, texts
 from tests.conftest import JUDGE_MODEL, REPO, SAMPLE_KB, free_port, open_store
 from tests.fake_openai import FakeOpenAI, serving
 
@@ -39,9 +39,6 @@ def gen_settings(settings: Settings, judge: FakeOpenAI, monkeypatch: pytest.Monk
     monkeypatch.setenv("OPENAI_BASE_URL", judge.base_url)
     return Settings()
 
-
-def _texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def test_generated_questions_come_one_per_passage_from_different_documents(gen_settings, judge):
@@ -206,7 +203,7 @@ def app(sample_data, judge, monkeypatch) -> Iterator[AppTest]:
 
 def test_a_new_set_is_edited_checked_row_by_row_and_saved(app, sample_data):
     app.selectbox(key="evalsets.pick").select("New empty set").run()
-    assert "No questions yet" in _texts(app.info)
+    assert "No questions yet" in texts(app.info)
     app.session_state["evalsets.editor"] = {"edited_rows": {}, "deleted_rows": [], "added_rows": [
         {"question": "What was the name of the Florida Huguenot colony?", "reference": "Fort Caroline",
          "answerable": True},
@@ -214,7 +211,7 @@ def test_a_new_set_is_edited_checked_row_by_row_and_saved(app, sample_data):
     ]}
     app.run()
     assert not app.exception
-    errors = _texts(app.error)
+    errors = texts(app.error)
     assert "1 of 2 rows need fixing" in errors and "row 2: question: Value error, question is empty" in errors
     assert app.button(key="evalsets.save").disabled
 
@@ -224,14 +221,14 @@ def test_a_new_set_is_edited_checked_row_by_row_and_saved(app, sample_data):
         {"question": "What is the capital of Australia?", "answerable": False, "kind": "off_topic"},
     ]}
     app.run()
-    assert not app.error and "2 questions · 1 answerable · 1 unanswerable · 1 with a reference" in _texts(app.caption)
+    assert not app.error and "2 questions · 1 answerable · 1 unanswerable · 1 with a reference" in texts(app.caption)
     app.text_input(key="evalsets.name.New empty set").input("huguenots").run()
     app.button(key="evalsets.save").click().run()
     assert not app.exception
     path = sample_data.data_dir / "evalsets" / "huguenots.jsonl"
     assert [(i.question, i.answerable) for i in load_eval_set(path)] == [
         ("What was the name of the Florida Huguenot colony?", True), ("What is the capital of Australia?", False)]
-    assert f"Saved 2 questions to {path}" in _texts(app.success)
+    assert f"Saved 2 questions to {path}" in texts(app.success)
     assert app.selectbox(key="evalsets.pick").value == "Saved: huguenots.jsonl"
     editor = app.data_editor(key="evalsets.editor").value
     assert list(editor["question"]) == ["What was the name of the Florida Huguenot colony?",
@@ -249,7 +246,7 @@ def test_an_edited_sample_is_saved_under_a_new_name_but_not_over_an_existing_one
     app.selectbox(key="evalsets.pick").select("Bundled sample").run()
     app.text_input(key="evalsets.name.Bundled sample").input("first-five").run()
     app.button(key="evalsets.save").click().run()
-    assert "already exists: choose another name (e.g. first-five-2), or allow overwriting it" in _texts(app.error)
+    assert "already exists: choose another name (e.g. first-five-2), or allow overwriting it" in texts(app.error)
     assert len(load_eval_set(sample_data.data_dir / "evalsets" / "first-five.jsonl")) == 5
 
     app.checkbox(key="evalsets.overwrite").check().run()
@@ -264,7 +261,7 @@ def test_generating_from_the_page_saves_an_editable_set(app, sample_data):
     app.button(key="evalsets.generate").click().run()
     assert not app.exception
     assert app.selectbox(key="evalsets.pick").value == "Saved: gen.jsonl"
-    assert "Generated 2 questions" in _texts(app.success)
+    assert "Generated 2 questions" in texts(app.success)
     assert list(app.data_editor(key="evalsets.editor").value["kind"]) == ["synthetic", "synthetic"]
 
 
@@ -273,8 +270,8 @@ def test_a_too_weak_judge_is_explained_on_the_page(app, judge, sample_data):
     app.number_input(key="evalsets.gen_size").set_value(2)
     app.button(key="evalsets.generate").click().run()
     assert not app.exception
-    assert "could not generate an eval set" in _texts(app.error) and "FQA_JUDGE_MODEL" in _texts(app.error)
-    assert "choose **New empty set** above" in _texts(app.info)
+    assert "could not generate an eval set" in texts(app.error) and "FQA_JUDGE_MODEL" in texts(app.error)
+    assert "choose **New empty set** above" in texts(app.info)
     assert not (sample_data.data_dir / "evalsets").exists()
 
 

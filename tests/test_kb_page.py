@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from ingest import ingestor
 from ingest.embedder import EmbedderInfo
 from ingest.store import VectorStore
-from tests.apptest import fresh_app, run_ingest
+from tests.apptest import fresh_app, plain, run_ingest, texts
 from tests.conftest import REPO
 from tests.pdf import write_pdf
 from ui import jobs, resources
@@ -32,9 +32,6 @@ def open_kb(app: AppTest) -> AppTest:
     app.run()
     return app.switch_page("views/knowledge_base.py").run()
 
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def table_with(app: AppTest, column: str):
@@ -96,7 +93,7 @@ def test_chunk_browser_searches_shows_neighbours_and_deletes_a_document(app, sam
     assert app.selectbox(key="kb.browse_collection").value == "sample"
     assert len(app.get("plotly_chart")) == 1
     app.text_input(key="kb.browse_query").input("Astra 2A").run()
-    assert "1 of " in texts(app.caption) and "contain 'Astra 2A'" in texts(app.caption)
+    assert "1 of " in texts(app.caption) and "contain “Astra 2A”" in texts(app.caption)
     shown = app.selectbox(key="kb.browse_chunk").value
     assert shown.startswith("kb/sky_uk.txt · chunk ")
     before, this, after = (t.value for t in app.text)  # the chunk between its neighbours in the same document
@@ -167,7 +164,7 @@ def test_an_error_inside_the_ingest_job_is_a_message_not_a_traceback(app, sample
     app.file_uploader(key="kb.files").set_value([("sky.txt", SKY.encode(), "text/plain")])
     run_ingest(app)
     [error] = app.error
-    assert error.value.startswith("Ingest into 'other' stopped: collection 'other' was built with embedder "
+    assert plain(error.value).startswith("Ingest into 'other' stopped: collection 'other' was built with embedder "
                                   "another-embedder (8 dims)")
     assert not app.exception
 

@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from streamlit.testing.v1 import AppTest
 
 from evaluation.runstore import RunStore, SampleRow
-from tests.apptest import fresh_app, run_ingest
+from tests.apptest import fresh_app, run_ingest, texts
 from tests.conftest import free_port
 from ui import resources
 
@@ -20,9 +20,6 @@ def app(settings, monkeypatch) -> Iterator[AppTest]:
     with fresh_app() as app:
         yield app
 
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def test_ask_page_shows_an_empty_state_when_nothing_is_ingested(app):

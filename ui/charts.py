@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from evaluation.aggregate import AbstentionReport, CoveragePoint, MetricAggregate
 from evaluation.judge_check import Confusion
 from evaluation.screening import SCREEN_LABELS, STAGE_FULL, STAGE_RETRIEVAL
+from ui.safe_text import chart_literal
 
 METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy",
                  "context_precision": "Context precision", "context_recall": "Context recall",
@@ -40,7 +41,7 @@ def scores_by_question(table: pd.DataFrame, aggregates: list[MetricAggregate]) -
         fig.add_bar(
             name=f"{label(agg.metric)} ({agg.n_scored}/{agg.n_total} scored)",
             x=[f"Q{n}" for n in table["#"]], y=table[agg.metric], marker_color=COLORS.get(agg.metric),
-            customdata=table[["question", "outcome"]], hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>score %{y:.2f}<extra></extra>",
+            customdata=table[["question", "outcome"]].map(chart_literal), hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>score %{y:.2f}<extra></extra>",
         )
         if agg.mean is not None:
             fig.add_hline(y=agg.mean, line_dash="dash", line_color=COLORS.get(agg.metric),
@@ -57,7 +58,8 @@ def distributions(table: pd.DataFrame, aggregates: list[MetricAggregate]) -> go.
         if agg.metric in table and table[agg.metric].notna().any():
             fig.add_box(y=table[agg.metric], name=f"{label(agg.metric)}<br>{agg.n_scored} of {agg.n_total} scored",
                         boxpoints="all", jitter=0.4, pointpos=0, marker_color=COLORS.get(agg.metric),
-                        customdata=table["question"], hovertemplate="%{customdata}<br>%{y:.2f}<extra></extra>")
+                        customdata=table["question"].map(chart_literal),
+                        hovertemplate="%{customdata}<br>%{y:.2f}<extra></extra>")
     fig.update_layout(yaxis={"range": [-0.05, 1.05], "title": "score"}, showlegend=False, height=340,
                       margin={"t": 20, "b": 20})
     return fig

@@ -57,7 +57,7 @@ def eval_sets_section(settings: Settings, store: VectorStore, collection: str | 
     if st.session_state.get(PICK) not in (NEW, *sets):
         st.session_state[PICK] = "Bundled sample"
     if FLASH in st.session_state:
-        st.success(st.session_state.pop(FLASH), icon=":material/check_circle:")
+        st.success(literal(st.session_state.pop(FLASH)), icon=":material/check_circle:")
     choice = st.selectbox("Eval set", [*sets, NEW], key=PICK,
                           help="The bundled sample, the SQuAD 2.0 sample when ../shared/data/squad2 exists, and the "
                                f"sets saved under {settings.data_dir / 'evalsets'}")
@@ -89,7 +89,7 @@ def eval_sets_section(settings: Settings, store: VectorStore, collection: str | 
     items, problems = validate_rows(json.loads(edited.to_json(orient="records")))
     if problems:
         st.error(f"{len(problems)} of {len(edited)} rows need fixing before this set can be saved:\n\n"
-                 + "\n".join(f"- row {n}: {why}" for n, why in problems.items()), icon=":material/rule:")
+                 + "\n".join(f"- row {n}: {literal(why)}" for n, why in problems.items()), icon=":material/rule:")
     elif items:
         answerable = sum(i.answerable is True for i in items)
         st.caption(f"{len(items)} questions · {answerable} answerable · {sum(i.answerable is False for i in items)} "
@@ -109,7 +109,7 @@ def _save_form(settings: Settings, choice: str, sets: dict, items: list, blocked
         try:
             path = save_eval_set(items, saved_set_path(settings, name), overwrite=overwrite)
         except EvalSetError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(literal(str(exc)), icon=":material/error:")
             return
         _select_next(f"Saved: {path.name}", f"Saved {len(items)} questions to {path}. Run it above, or with "
                                             f"`python -m evaluation run --set {path}`.")
@@ -138,12 +138,12 @@ def _generate_form(settings: Settings, store: VectorStore, collection: str | Non
         if path.exists():
             raise EvalSetError(f"{path} already exists: choose another name (or delete that set) before generating")
     except EvalSetError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(str(exc)), icon=":material/error:")
         return
     bar = st.progress(0.0, text="Reading the passages…")
 
     def progress(done: int, total: int, doing: str) -> None:
-        bar.progress(min(done / max(total, 1), 1.0), text=f"{done}/{total} prompts · {doing}")
+        bar.progress(min(done / max(total, 1), 1.0), text=f"{done}/{total} prompts · {literal(doing)}")
 
     try:
         passages = read_passages(settings, collection, store)
@@ -152,7 +152,7 @@ def _generate_form(settings: Settings, store: VectorStore, collection: str | Non
         save_eval_set(generated.items, path)
     except (StoreError, GenerationError, JudgeUnavailableError, EvalSetError) as exc:
         bar.empty()
-        st.error(str(exc), icon=":material/psychology_alt:")
+        st.error(literal(str(exc)), icon=":material/psychology_alt:")
         st.info(f"To write questions by hand, choose **{NEW}** above, add rows and save.", icon=":material/edit_note:")
         return
     skipped = f" Skipped: {'; '.join(generated.problems)}." if generated.problems else ""

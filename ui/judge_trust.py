@@ -18,6 +18,7 @@ from evaluation.judge_check import (FAITHFULNESS_CUT, CheckProgress, JudgeInfo, 
 from evaluation.metrics import JudgeUnavailableError
 from settings import Settings
 from ui import charts, jobs, resources
+from ui.safe_text import literal
 from ui.widgets import KNOWN_ERRORS, guarded
 
 JOB_KEY = "judge-check"  # one check at a time: they share the LLM server
@@ -61,14 +62,13 @@ def show_report(report: TrustReport, base: Settings) -> None:
         box = st.error if acc is None or acc < 0.70 else st.warning if acc < 0.85 else st.success
         box(verdict(report, name), icon=":material/gavel:")
     judge = report.judge
-    ragas = f" · Ragas judge `{judge.ragas_model}` at `{judge.ragas_endpoint}`" if judge.ragas_model else ""
-    st.caption(f"Grounding judge `{judge.grounding_model}` at `{judge.grounding_endpoint}`{ragas} · run "
-               f"{report.finished_at[:19].replace('T', ' ')} UTC · {report.n_answers} answers of {report.n_questions} "
-               f"questions from `{report.pairs}` · {report.seconds / 60:.0f} min")
+    st.caption(f"{judges_text(judge)} · run {literal(report.finished_at[:19].replace('T', ' '))} UTC · "
+               f"{report.n_answers} answers of {report.n_questions} questions from {literal(report.pairs)} · "
+               f"{report.seconds / 60:.0f} min")
     now = JudgeInfo.of(base, judge.ragas_model is not None, judge.faithfulness_cut or FAITHFULNESS_CUT)
     if now != judge:
-        st.warning(f"The configured judge has changed since this report (grounding judge now `{now.grounding_model}` "
-                   f"at `{now.grounding_endpoint}`, cuts {now.grounding_threshold:.2f} / {now.answer_threshold:.2f}): "
+        st.warning(f"The configured judge has changed since this report (now: {judges_text(now, ragas=False)}, "
+                   f"cuts {now.grounding_threshold:.2f} / {now.answer_threshold:.2f}): "
                    "run the check again to know how far it can be trusted.", icon=":material/update:")
     if report.status == "cancelled":
         st.warning(f"This check was cancelled after {report.n_answers} answers: its numbers cover only those.",
@@ -85,8 +85,8 @@ def show_report(report: TrustReport, base: Settings) -> None:
     for col, scorer in zip(st.columns(len(shown)), shown, strict=True):
         col.plotly_chart(charts.judge_confusion(scorer.confusion, scorer.title), key=f"trust.confusion.{scorer.scorer}")
     if failed := [s for s in scorers if s.n_failed]:
-        st.caption("Left out of the numbers: " + "; ".join(f"{s.title}: {s.n_failed} answers ({s.first_error})"
-                                                             for s in failed))
+        st.caption("Left out of the numbers: " + "; ".join(
+            f"{literal(s.title)}: {s.n_failed} answers ({literal(s.first_error or '')})" for s in failed))
 
 
 def _pairs(upload: UploadedFile | None) -> tuple[list[LabelledAnswer], str] | None:
@@ -97,10 +97,18 @@ def _pairs(upload: UploadedFile | None) -> tuple[list[LabelledAnswer], str] | No
         path = default_pairs()
         return load_pairs(path), str(path)
     except UnicodeDecodeError:
-        st.error(f"{upload.name}: not UTF-8 text.", icon=":material/error:")
+        st.error(f"{literal(upload.name)}: not UTF-8 text.", icon=":material/error:")
     except PairFileError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(str(exc)), icon=":material/error:")
     return None
+
+
+def judges_text(judge: JudgeInfo, ragas: bool = True) -> str:
+    """"Grounding judge `m` at `url` · Ragas judge …" for a caption (model ids and URLs as literal text)."""
+    text = f"Grounding judge {literal(judge.grounding_model)} at {literal(judge.grounding_endpoint)}"
+    if ragas and judge.ragas_model:
+        text += f" · Ragas judge {literal(judge.ragas_model)} at {literal(judge.ragas_endpoint or '')}"
+    return text
 
 
 def run_controls(base: Settings) -> None:
@@ -113,13 +121,12 @@ def run_controls(base: Settings) -> None:
     rows, source = found
     questions = list(dict.fromkeys(r.qid for r in rows))
     cols = st.columns(2)
-    n = cols[0].number_input(f"Questions (two answers each; {len(questions)} in `{source.rsplit('/', 1)[-1]}`)", 1,
+    n = cols[0].number_input(f"Questions (two answers each; {len(questions)} in {literal(source.rsplit('/', 1)[-1])})", 1,
                              len(questions), min(10, len(questions)), key="trust.n")
     ragas = cols[1].checkbox("Ragas faithfulness too", key="trust.ragas",
                              help="Two more judge calls per answer: about a minute per answer on two cores")
     judge = JudgeInfo.of(base, ragas, FAITHFULNESS_CUT)
-    st.caption(f"Grounding judge `{judge.grounding_model}` at `{judge.grounding_endpoint}`"
-               + (f"; Ragas judge `{judge.ragas_model}` at `{judge.ragas_endpoint}`" if ragas else "")
+    st.caption(judges_text(judge, ragas)
                + ". With the bundled 1.5B judge on two cores an answer takes about 20-60 s (one answer check plus one "
                  "call per claim). Answers this judge scored before come from the cache, so a cancelled check "
                  "continues where it stopped.")
@@ -148,7 +155,7 @@ def follow_job(job: jobs.Job) -> None:
     if job.running:
         jobs.follow(job, check_progress)
     elif job.error:
-        st.error(f"{job.label} stopped: {job.error}", icon=":material/error:")
+        st.error(f"{job.label} stopped: {literal(job.error)}", icon=":material/error:")
 
 
 def check_progress(job: jobs.Job) -> None:
@@ -157,7 +164,7 @@ def check_progress(job: jobs.Job) -> None:
     if snapshot is None:
         st.progress(0.0, text="Checking the judge endpoints…")
     else:
-        st.progress(snapshot.done / max(snapshot.total, 1), text=snapshot.describe())
+        st.progress(snapshot.done / max(snapshot.total, 1), text=literal(snapshot.describe()))
     if job.cancel.is_set() or st.button("Cancel the check", icon=":material/stop_circle:", key="trust.cancel"):
         job.cancel.set()
         st.caption(f"Cancelling · {job.elapsed} so far: the answer in flight is finished first; the report covers the "

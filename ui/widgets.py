@@ -28,7 +28,7 @@ def guarded(load: Callable[[], T]) -> T:
     try:
         return load()
     except KNOWN_ERRORS as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(str(exc)), icon=":material/error:")
         st.stop()
         raise  # unreachable: st.stop() raises
 
@@ -102,8 +102,8 @@ def grounding_badge(grounding: Grounding) -> None:
     else:
         colour = "orange" if grounding.count("supported") else "red"
     read = "the passage sentences the answer was taken from" if grounding.quote else "the passages"
-    st.badge(grounding.summary, color=colour, icon=":material/fact_check:",
-             help=f"Each sentence checked against {read} by {grounding.model} "
+    st.badge(literal(grounding.summary), color=colour, icon=":material/fact_check:",
+             help=f"Each sentence checked against {read} by {literal(grounding.model)} "
                   f"(P(supported) ≥ {grounding.threshold:.2f} counts as supported), {grounding.seconds:.1f} s.")
 
 

@@ -85,7 +85,7 @@ if asked and question.strip():
                 answer = stream.finish()
     except LLMError as exc:
         live.empty()
-        st.error(str(exc), icon=":material/cloud_off:")
+        st.error(literal(str(exc)), icon=":material/cloud_off:")
     else:
         live.empty()
         history.insert(0, answer.model_dump())

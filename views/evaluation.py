@@ -46,10 +46,10 @@ def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUp
         st.error(f"This upload cannot be used: {literal(str(exc))}", icon=":material/error:")
         return None
     if kept.taken:
-        st.warning(f"A different set named `{kept.taken.name}` is already saved; it is left as it was, and this upload "
-                   f"is kept as `{kept.path.name}`.", icon=":material/file_copy:")
+        st.warning(f"A different set named {literal(kept.taken.name)} is already saved; it is left as it was, and this "
+                   f"upload is kept as {literal(kept.path.name)}.", icon=":material/file_copy:")
     else:
-        st.caption(f"Kept as {kept.path}; it is also listed under **Eval sets** below.")
+        st.caption(f"Kept as {literal(str(kept.path))}; it is also listed under **Eval sets** below.")
     return kept
 
 
@@ -83,7 +83,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
             try:
                 items = load_eval_set(path)
             except EvalSetError as exc:
-                st.error(str(exc))
+                st.error(literal(str(exc)))
         if items and not any(i.reference for i in items) and (
                 unscored := [m for m in chosen_metrics if m in NEEDS_REFERENCE]):
             st.info(f"This set has no reference answers: {' and '.join(charts.label(m.value).lower() for m in unscored)} "
@@ -104,7 +104,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
                 run_id = run_evaluation(config, items, path.name, parts, metrics=chosen_metrics, repeats=int(repeats),
                                         eval_set_path=path, progress=progress)
             except (JudgeUnavailableError, LLMError) as exc:
-                st.error(str(exc), icon=":material/cloud_off:")
+                st.error(literal(str(exc)), icon=":material/cloud_off:")
                 st.stop()
             st.query_params["run"] = run_id
             st.rerun()
@@ -140,7 +140,8 @@ table = sample_table(samples, metrics)
 
 if run.status != "completed":
     hint = f" Resume it with `python -m evaluation resume {run.id}`." if run.status in ("running", "failed", "cancelled") else ""
-    st.warning(f"This run is {run.status}" + (f": {literal(run.error)}" if run.error else "") + f". Its stored rows are shown.{hint}")
+    st.warning(f"This run is {literal(run.status)}" + (f": {literal(run.error)}" if run.error else "")
+               + f". Its stored rows are shown.{literal(hint)}")
 
 tab_run, tab_compare, tab_trend = st.tabs(["Run", "Compare two runs", "All runs and trend"])
 
@@ -212,7 +213,7 @@ with tab_run:
         sample = next(s for s in samples if s.idx + 1 == question_no)
         with st.container(border=True, key="eval.drilldown"):
             st.markdown(f"**Q{question_no}. {literal(sample.question)}**")
-            st.markdown(f"Label: **{failure_label(sample)}** · outcome `{sample.outcome}`"
+            st.markdown(f"Label: **{literal(failure_label(sample))}** · outcome {literal(sample.outcome)}"
                         + (f" · reference: _{literal(sample.reference)}_" if sample.reference else ""))
             (st.warning if sample.abstained else st.success)(literal(sample.answer or sample.error or "(no answer)"))
             score_rows = []

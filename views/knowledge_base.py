@@ -80,13 +80,13 @@ try:
     folder_files, refused = (allowed_sources(Path(folder), base.ingest_roots, _globs(include) or None,
                                              _globs(exclude) or None) if folder else ([], []))
 except LoadError as exc:
-    st.error(str(exc), icon=":material/folder_off:")
+    st.error(literal(str(exc)), icon=":material/folder_off:")
     folder_files = []
 sample_files = sources_for(base.sample_kb) if use_sample else []
 try:
     too_large = screen_uploads([(f.name, f.size) for f in uploads], base)
 except UploadRefusedError as exc:
-    st.error(str(exc), icon=":material/block:")
+    st.error(literal(str(exc)), icon=":material/block:")
     uploads, too_large = [], {}
 refused += too_large.values()
 uploads = [f for i, f in enumerate(uploads) if i not in too_large]  # their bytes are never read or staged
@@ -104,7 +104,7 @@ if spec and candidates:
             docs = kb_widgets.load_preview(config, *candidates[picked])
             kb_widgets.show_preview(docs[0], spec, kb_widgets.token_counter(base))
         except LoadError as exc:
-            st.warning(str(exc), icon=":material/warning:")
+            st.warning(literal(str(exc)), icon=":material/warning:")
 
 if st.button("Ingest", type="primary", key="kb.ingest", disabled=config is None):
     if not (uploads or folder_files or sample_files or refused):
@@ -133,11 +133,11 @@ if job := jobs.current("kb.job"):
     if job.running:
         jobs.follow(job, kb_widgets.ingest_progress)
     elif job.error:
-        st.error(f"{job.label} stopped: {job.error}", icon=":material/error:")
+        st.error(f"{literal(job.label)} stopped: {literal(job.error)}", icon=":material/error:")
     else:
         kb_widgets.show_report(job.result)
 if notice := st.session_state.pop("kb.notice", None):
-    st.success(notice, icon=":material/delete:")
+    st.success(literal(notice), icon=":material/delete:")
 
 if not infos:
     st.stop()
@@ -150,7 +150,7 @@ chunks = sorted(store.scroll(browse), key=lambda c: (c.source, c.chunk_index))
 query = st.text_input("Search chunks by text", key="kb.browse_query").strip()
 found = [c for c in chunks if query.lower() in c.text.lower()] if query else chunks
 st.plotly_chart(kb_widgets.length_histogram(chunks), key="kb.histogram")
-st.caption(f"{len(found)} of {len(chunks)} chunks" + (f" contain {query!r}" if query else ""))
+st.caption(f"{len(found)} of {len(chunks)} chunks" + (f" contain “{literal(query)}”" if query else ""))
 if found:
     st.dataframe(pd.DataFrame([{"source": c.source, "chunk": c.chunk_index, "characters": len(c.text),
                                 "text": c.text[:120]} for c in found[:500]]), hide_index=True, width="stretch",

@@ -16,6 +16,7 @@ from evaluation.screening import SCREEN_METRICS, STAGE_FULL, STAGE_RETRIEVAL
 from evaluation.sweep import DEFAULT_FINALISTS, SweepError, SweepProgress, grid, run_cheap_first, run_configs
 from pipeline.llm import LLMError
 from ui import charts, jobs, resources
+from ui.safe_text import literal
 from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded, run_label
 
 HEATMAP_METRICS = ["faithfulness", "answer_relevancy", "context_recall", "seconds"]
@@ -30,7 +31,7 @@ def sweep_progress(job: jobs.Job) -> None:
     if snapshot is None:
         st.progress(0.0, text="Starting: the first chunk configuration is ingested…")
     else:
-        st.progress(min(1.0, snapshot.questions_done / snapshot.questions_total), text=snapshot.describe())
+        st.progress(min(1.0, snapshot.questions_done / snapshot.questions_total), text=literal(snapshot.describe()))
     if job.cancel.is_set() or st.button("Cancel sweep", icon=":material/stop_circle:", key="tune.cancel"):
         job.cancel.set()
         st.caption(f"Cancelling · {job.elapsed} so far: the question in flight is finished and stored first.")
@@ -56,7 +57,7 @@ def sweep_outcome(job: jobs.Job, runs: RunStore) -> None:
     resume = "".join(f"\n- run {r.id} ({r.status}, {r.n_done} of {r.n_items} questions): "
                      f"`python -m evaluation resume {r.id}`" for r in unfinished)
     kept = len(made) - len(unfinished)
-    st.warning(f"{job.label}: {how}. {cells}{kept} completed run{'' if kept == 1 else 's'} stored."
+    st.warning(f"{literal(job.label)}: {how}. {cells}{kept} completed run{'' if kept == 1 else 's'} stored."
                + (f" To finish the rest:{resume}" if resume else ""), icon=":material/stop_circle:")
 
 
@@ -103,7 +104,7 @@ with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is No
                 configs = grid(sorted(sizes), sorted(overlaps), sorted(top_ks))
                 items = load_eval_set(base.sample_eval_set)[: int(limit)]
             except (SweepError, EvalSetError) as exc:
-                st.error(str(exc))
+                st.error(literal(str(exc)))
                 st.stop()
             embedder = guarded(resources.embedder)
             config = base.with_overrides(collection=collection)
@@ -136,7 +137,7 @@ if job is not None:
     if job.running:
         jobs.follow(job, sweep_progress)
     elif job.error:
-        st.error(f"{job.label} stopped: {job.error}", icon=":material/error:")
+        st.error(f"{literal(job.label)} stopped: {literal(job.error)}", icon=":material/error:")
     else:
         sweep_outcome(job, runs)
 
