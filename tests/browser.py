@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Locator, Page, Route, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import REPO, free_port
@@ -96,15 +96,16 @@ def wait_idle(page: Page, timeout: float = 60_000) -> None:
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached", timeout=timeout)
 
 
-def choose(page: Page, selectbox_label: str, option: str, tries: int = 4) -> None:
-    """Pick `option` in the Streamlit selectbox showing `selectbox_label`.
+def choose(page: Page, selectbox_label: str, option: str, tries: int = 4, within: Locator | None = None) -> None:
+    """Pick `option` in the Streamlit selectbox showing `selectbox_label` (inside `within` when two labels match).
 
     A rerun that lands while the list is open closes it (seen on a loaded machine: the option never showed), so
     wait for the app to be idle before opening it, and type the option to filter the list (a long list renders
     only the options in view); open it again if a rerun closed it anyway, also between the option showing and the
     click (seen in a fresh clone: the option was detached from the page and the click waited out its 30 s).
     """
-    box, item = page.get_by_test_id("stSelectbox").filter(has_text=selectbox_label), page.get_by_role("option", name=option)
+    box = (within or page).get_by_test_id("stSelectbox").filter(has_text=selectbox_label)
+    item = page.get_by_role("option", name=option)
     for attempt in range(tries):
         wait_idle(page)
         box.click()

@@ -49,6 +49,8 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.authorizations: list[str | None] = []  # the Authorization header of every request, GET ones too
         self.lock = threading.Lock()
         self.fail_after: int | None = None  # answer HTTP 500 once this many chat requests were served
+        self.error_message = "fake server told to fail"  # the body of that HTTP 500
+        self.model_ids = list(MODELS)  # what GET /models lists
         self.weak = False  # prose instead of JSON for every schema prompt (a judge too small for Ragas)
         self.delay_s = 0.0  # seconds before every chat reply
         self.refuse_json_schema = False  # HTTP 500 to response_format json_schema, as llama-cpp-python's server
@@ -75,7 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.authorizations.append(self.headers.get("Authorization"))
         if self.path.rstrip("/") == "/v1/models":
-            self._send({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"} for m in MODELS]})
+            self._send({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"}
+                                                   for m in self.server.model_ids]})
         else:
             self._send({"error": "not found"}, 404)
 
@@ -86,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.authorizations.append(self.headers.get("Authorization"))
             served = len(self.server.chat_requests)
         if self.server.fail_after is not None and served > self.server.fail_after:
-            self._send({"error": {"message": "fake server told to fail", "type": "server_error"}}, 500)
+            self._send({"error": {"message": self.server.error_message, "type": "server_error"}}, 500)
             return
         if self.server.refuse_json_schema and (request.get("response_format") or {}).get("type") == "json_schema":
             self._send({"error": {"message": "json_schema is not supported", "type": "server_error"}}, 500)

@@ -46,11 +46,20 @@ OURS = {  # values this project makes itself, from its own words, settings or id
 }
 
 
-def rendered_arguments(call: ast.Call) -> list[ast.expr]:
+def aliases(tree: ast.AST) -> set[str]:
+    """Names bound to a text call, as in `box = st.error if bad else st.success`: their calls render Markdown too."""
+    return {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)
+            and any(isinstance(n, ast.Attribute) and n.attr in TEXT_CALLS for n in ast.walk(node.value))}
+
+
+def rendered_arguments(call: ast.Call, also: set[str] = frozenset()) -> list[ast.expr]:
     """The arguments of a Streamlit call that are rendered as Markdown (the label: first positional; text keywords)."""
     func = call.func
+    if isinstance(func, ast.IfExp):  # (st.warning if x else st.success)(text)
+        func = func.body
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    if name not in TEXT_CALLS:
+    if name not in TEXT_CALLS and name not in also:
         return []
     args = list(call.args[:1]) if name != "tabs" else list(call.args)
     return args + [kw.value for kw in call.keywords if kw.arg in TEXT_KEYWORDS]
@@ -103,8 +112,10 @@ def unsafe_parts(node: ast.expr) -> list[ast.expr]:
 
 def findings(source: str) -> list[str]:
     """"line: expression" for every value a rendered text takes without `literal` (and not a number or OURS)."""
-    return [f"{part.lineno}: {ast.unparse(part)[:80]}" for call in ast.walk(ast.parse(source))
-            if isinstance(call, ast.Call) for argument in rendered_arguments(call) for part in unsafe_parts(argument)]
+    tree = ast.parse(source)
+    also = aliases(tree)
+    return [f"{part.lineno}: {ast.unparse(part)[:80]}" for call in ast.walk(tree)
+            if isinstance(call, ast.Call) for argument in rendered_arguments(call, also) for part in unsafe_parts(argument)]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
@@ -115,8 +126,9 @@ def test_every_rendered_text_passes_untrusted_values_through_literal(path):
 def test_the_checker_flags_what_it_should():
     page = ("import streamlit as st\nname = input()\nst.error(f'{name} failed')\nst.caption(literal(name))\n"
             "st.expander(f'{name}')\nst.markdown(f'{n:.2f} {len(x)}')\nst.selectbox('Doc ' + name, [])\n"
-            "st.warning(str(exc))\nst.progress(0.5, text=name)\n")
-    assert findings(page) == ["3: name", "5: name", "7: name", "8: str(exc)", "9: name"]
+            "st.warning(str(exc))\nst.progress(0.5, text=name)\nbox = st.error if name else st.info\nbox(name)\n"
+            "(st.warning if name else st.success)(name)\n")
+    assert findings(page) == ["3: name", "5: name", "7: name", "8: str(exc)", "9: name", "11: name", "12: name"]
 
 
 @pytest.mark.parametrize("hostile", ["_www.host.example/x", "x_www.attacker.example", "WWW.attacker.example",

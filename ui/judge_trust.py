@@ -60,7 +60,7 @@ def show_report(report: TrustReport, base: Settings) -> None:
             continue
         acc = scorer.balanced_accuracy
         box = st.error if acc is None or acc < 0.70 else st.warning if acc < 0.85 else st.success
-        box(verdict(report, name), icon=":material/gavel:")
+        box(literal(verdict(report, name)), icon=":material/gavel:")
     judge = report.judge
     st.caption(f"{judges_text(judge)} · run {literal(report.finished_at[:19].replace('T', ' '))} UTC · "
                f"{report.n_answers} answers of {report.n_questions} questions from {literal(report.pairs)} · "
