@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=80, ge=0)
     top_k: int = Field(default=4, ge=1, le=50)
     min_score: float = Field(default=0.40, ge=-1.0, le=1.0)
+    # what the model reads (pipeline/focus.py): of the retrieved passages, the sentences that match the question best,
+    # each with `context_neighbours` sentences either side, up to about this many tokens; 0 = every passage whole.
+    # Chosen on tuning questions only (docs/benchmarks.md, "Reading less")
+    context_tokens: int = Field(default=0, ge=0, le=8000)
+    context_neighbours: int = Field(default=1, ge=0, le=5)
 
     # knowledge base management (issue 5): chunking strategy (sizes in tokens for "token"), per-file size limit
     chunk_strategy: Literal["recursive", "token", "markdown"] = "recursive"

@@ -44,7 +44,7 @@ from bench.abstention import COLLECTION, SQUAD, squad_collection  # noqa: E402
 from bench.common import read_jsonl  # noqa: E402
 from ingest.sparse import terms  # noqa: E402
 from ingest.store import StoredChunk  # noqa: E402
-from pipeline.grounding import sentence_spans  # noqa: E402
+from pipeline.sentences import sentence_spans  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.retrieval import best_similarity, retrieve  # noqa: E402
 

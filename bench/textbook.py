@@ -35,6 +35,7 @@ from tqdm import tqdm  # noqa: E402
 
 from bench.abstention import DATA, contains_reference, question_set, share  # noqa: E402
 from bench.common import percentile, read_jsonl  # noqa: E402
+from pipeline.focus import whole  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.prompt import PROMPT, format_context, is_abstention  # noqa: E402
 from pipeline.retrieval import retrieve  # noqa: E402
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         with collection as (settings, store, embedder):
             llm = make_chat_model(settings)
             prompt, joined = (TEXTBOOK_PROMPT, lambda chunks: "\n\n".join(c.text for c in chunks)) \
-                if args.prompt == "textbook" else (PROMPT, format_context)
+                if args.prompt == "textbook" else (PROMPT, lambda chunks: format_context(whole(chunks)))
             chain = prompt | llm | StrOutputParser()
             for q in tqdm(todo, desc=f"{args.retrieval} retrieval, {args.prompt} prompt, {settings.llm_model}",
                           unit="question"):

@@ -13,6 +13,7 @@ from evaluation.intervals import Estimate
 from evaluation.runstore import RunStore, RunSummary, SampleRow
 from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_finalists
 from ingest.store import StoredChunk
+from pipeline.focus import whole
 from pipeline.prompt import PROMPT, format_context
 
 
@@ -51,7 +52,7 @@ def finetune_records(samples: list[SampleRow], threshold: float) -> list[dict]:
             continue
         chunks = [StoredChunk(id=c["id"], source=c["source"], chunk_index=0, start=0, end=0, text=c["text"],
                               score=c.get("score") or 0.0) for c in s.contexts]
-        prompt = PROMPT.format_messages(context=format_context(chunks), question=s.question)
+        prompt = PROMPT.format_messages(context=format_context(whole(chunks)), question=s.question)
         records.append({"messages": [*convert_to_openai_messages(prompt), {"role": "assistant", "content": s.answer}]})
     return records
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from ingest.store import StoredChunk
+from pipeline.focus import Excerpt, whole
 from pipeline.grounding import Grounding
 from pipeline.llm import Tokens
 from pipeline.prompt import ABSTAIN_PHRASE, is_abstention
@@ -30,6 +31,7 @@ class Citation(BaseModel):
     cited: bool  # False when no answer sentence could be linked to a block: all context is listed instead
     linked_by: Literal["marker", "overlap", "none"]
     span: tuple[int, int] | None = None  # offsets in `text` of the sentence closest to the answer's claims
+    read: list[tuple[int, int]] | None = None  # the spans of `text` the model read; None: all of it
 
 
 class Answer(BaseModel):
@@ -74,41 +76,48 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _STOPWORDS}
 
 
-def link_sentences(answer: str, chunks: list[StoredChunk]) -> list[int]:
-    """1-based numbers of the blocks that best support each answer sentence (by shared content words)."""
-    block_words = [content_words(c.text) for c in chunks]
+def link_sentences(answer: str, blocks: list[str]) -> list[int]:
+    """1-based positions of the blocks that best support each answer sentence (by shared content words)."""
+    block_words = [content_words(text) for text in blocks]
     linked: list[int] = []
     for sentence in _SENTENCE.split(answer):
         words = content_words(_MARKER.sub("", sentence))
         if not words:
             continue
         overlap = [len(words & bw) / len(words) for bw in block_words]
-        best = max(range(len(chunks)), key=overlap.__getitem__, default=None)
+        best = max(range(len(blocks)), key=overlap.__getitem__, default=None)
         if best is not None and overlap[best] >= MIN_OVERLAP and best + 1 not in linked:
             linked.append(best + 1)
     return sorted(linked)
 
 
-def _citation(marker: int, chunk: StoredChunk, linked_by: Literal["marker", "overlap", "none"]) -> Citation:
-    return Citation(marker=marker, chunk_id=chunk.id, source=chunk.source, chunk_index=chunk.chunk_index,
+def _citation(excerpt: Excerpt, linked_by: Literal["marker", "overlap", "none"]) -> Citation:
+    chunk = excerpt.chunk
+    return Citation(marker=excerpt.number, chunk_id=chunk.id, source=chunk.source, chunk_index=chunk.chunk_index,
                     start=chunk.start, end=chunk.end, score=similarity(chunk), text=chunk.text,
-                    cited=linked_by != "none", linked_by=linked_by)
+                    cited=linked_by != "none", linked_by=linked_by, read=None if excerpt.whole else excerpt.spans)
 
 
-def finalize(question: str, raw: str, chunks: list[StoredChunk], config: dict) -> Answer:
-    """Turn model output into an Answer: detect abstention, link sentences to the blocks that support them."""
+def finalize(question: str, raw: str, chunks: list[StoredChunk], config: dict,
+             excerpts: list[Excerpt] | None = None) -> Answer:
+    """Turn model output into an Answer: detect abstention, link sentences to the blocks that support them.
+
+    `excerpts` are what the model read of the chunks (every chunk whole when not given): citations point at those
+    blocks, by the [n] the model saw, and carry the spans it read."""
     text = raw.strip()
     if is_abstention(text):
         reason: AbstainReason = "empty_answer" if not text else "model_abstained"
         return Answer(question=question, answer=ABSTAIN_PHRASE, abstained=True, abstain_reason=reason,
                       citations=[], contexts=chunks, config=config)
-    markers = sorted({int(m) for m in _MARKER.findall(text) if 1 <= int(m) <= len(chunks)})
+    blocks = whole(chunks) if excerpts is None else excerpts
+    by_number = {e.number: e for e in blocks}
+    markers = sorted({int(m) for m in _MARKER.findall(text) if int(m) in by_number})
     if markers:
-        citations = [_citation(m, chunks[m - 1], "marker") for m in markers]
-    elif linked := link_sentences(text, chunks):
-        citations = [_citation(m, chunks[m - 1], "overlap") for m in linked]
+        citations = [_citation(by_number[m], "marker") for m in markers]
+    elif linked := link_sentences(text, [e.text for e in blocks]):
+        citations = [_citation(blocks[i - 1], "overlap") for i in linked]
     else:
-        citations = [_citation(i, c, "none") for i, c in enumerate(chunks, start=1)]
+        citations = [_citation(e, "none") for e in blocks]
     return Answer(question=question, answer=text, abstained=False, citations=citations, contexts=chunks, config=config)
 
 

@@ -18,7 +18,8 @@ from ingest.embedder import embedder_info
 from ingest.store import VectorStore
 from pipeline import retrieval
 from pipeline.answer import Answer, abstain_low_score, finalize, withhold
-from pipeline.details import check_details
+from pipeline.details import check_details, restates_question
+from pipeline.focus import focus, token_counter
 from pipeline.grounding import (
     check_grounding,
     check_input,
@@ -50,16 +51,23 @@ def pipeline_config(settings: Settings) -> dict:
         "grounding_answer_threshold": settings.grounding_answer_threshold,
         "grounding_detail_check": settings.grounding_detail_check,
         "grounding_scope": settings.grounding_scope,
+        "context_tokens": settings.context_tokens,
+        "context_neighbours": settings.context_neighbours,
         **retrieval.retrieval_config(settings),
     }
 
 
 def build_chain(settings: Settings, store: VectorStore, embedder: Embeddings, llm: BaseChatModel) -> Runnable:
-    """A Runnable from {"question"} to {"question", "chunks", "context"}: what the generation step is given."""
+    """A Runnable from {"question"} to {"question", "chunks", "excerpts", "context"}: what the generation step is
+    given. The chunks are everything retrieved; the excerpts what of them the model reads (pipeline/focus.py)."""
     retrieve = RunnableLambda(  # RETRIEVAL STEP: the one call that chooses the chunks
         lambda s: retrieval.retrieve(settings, store, embedder, llm, s["question"]))
+    count = token_counter(settings)
+    read_less = RunnableLambda(lambda s: focus(s["question"], s["chunks"], embedder, settings.context_tokens, count,
+                                               settings.context_neighbours))
     return (RunnablePassthrough.assign(chunks=retrieve)
-            | RunnablePassthrough.assign(context=lambda s: format_context(s["chunks"])))
+            | RunnablePassthrough.assign(excerpts=read_less)
+            | RunnablePassthrough.assign(context=lambda s: format_context(s["excerpts"])))
 
 
 class AnswerStream:
@@ -124,7 +132,8 @@ class AnswerStream:
             answer = abstain_low_score(self.question, chunks, self._config)
         else:
             began = time.perf_counter()
-            answer = self._ground(finalize(self.question, "".join(self._tokens), chunks, self._config))
+            answer = self._ground(finalize(self.question, "".join(self._tokens), chunks, self._config,
+                                           self._state["excerpts"]))
             if answer.grounding is not None:
                 self._stages["check"] = time.perf_counter() - began
         tokens = {stage: Tokens.counted(counter) for stage, counter in self._counters.items()}
@@ -146,7 +155,8 @@ class AnswerStream:
         details = (check_details(self.question, answer.answer, passages)
                    if self._settings.grounding_detail_check else None)
         judge = self._judge.with_config(callbacks=[self._counters["check"]])
-        grounding = check_grounding(self._settings, item, claims, signals, judge, details)
+        grounding = check_grounding(self._settings, item, claims, signals, judge, details,
+                                    restated=restates_question(self.question, answer.answer))
         answer = answer.model_copy(update={"grounding": grounding})
         if self._settings.grounding_policy == "strict" and not grounding.fully_supported:
             return withhold(answer)

@@ -21,6 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from ingest.sparse import terms
+
 DetailKind = Literal["number", "negation", "comparison"]
 
 _WORD = re.compile(r"[\w'’-]+", re.UNICODE)
@@ -130,3 +132,11 @@ def check_details(question: str, answer: str, passages: list[str], neighbours: i
     details = question_details(question)
     return DetailCheck(details=details, missing=[d for d in details if not _present(d, words, evidence)],
                        evidence=evidence)
+
+
+def restates_question(question: str, answer: str) -> bool:
+    """True when the answer's content words are all the question's own (stems, stop words aside): it says nothing
+    the question did not ("The package provides /usr/bin/python pointing to Python 3." to "Does the package provide
+    /usr/bin/python pointing to Python 3?"). An answer with no content word at all ("No.") is not a restatement."""
+    own = set(terms(answer))
+    return bool(own) and own <= set(terms(question))

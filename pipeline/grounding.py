@@ -38,7 +38,6 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import openai
-import pysbd
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
@@ -50,6 +49,7 @@ from ingest.store import StoredChunk
 from pipeline.details import DetailCheck, answer_evidence
 from pipeline.llm import explain_llm_error, invoke_structured
 from pipeline.prompt import is_abstention, neutralize_instructions
+from pipeline.sentences import sentence_spans
 from settings import Settings
 
 Verdict = Literal["supported", "not_supported", "abstain", "unchecked"]
@@ -158,6 +158,7 @@ class Grounding(BaseModel):
     answer_check: AnswerCheck | None = None
     details: DetailCheck | None = None  # None when the detail check is off (or in answers stored before it)
     quote: str | None = None  # what the judge read when it read a quote, not every passage
+    restated: bool = False  # the answer only restates the question (pipeline.details.restates_question): no answer
     seconds: float = 0.0
 
     def count(self, verdict: Verdict) -> int:
@@ -178,6 +179,8 @@ class Grounding(BaseModel):
             text += "; whether they answer the question is unchecked"
         if not self.details_found:
             text += "; a detail of the question is missing where the answer was found"
+        if self.restated:
+            text += "; " + RESTATED
         return text
 
     @property
@@ -192,14 +195,15 @@ class Grounding(BaseModel):
 
     @property
     def fully_supported(self) -> bool:
-        return self.count("supported") == self.checkable and self.answers_question and self.details_found
+        return (self.count("supported") == self.checkable and self.answers_question and self.details_found
+                and not self.restated)
 
     @property
     def shortfall(self) -> str:
         """Why the answer is not fully supported, in a sentence (empty when it is)."""
-        parts = []
+        parts = [RESTATED] if self.restated else []
         # a one-sentence answer's claim carries the answer check's verdict: said once, below
-        if lacking := sum(c.reason != JUDGED_ONCE for c in self.lacking_support()):
+        if lacking := sum(c.reason not in (JUDGED_ONCE, RESTATED) for c in self.lacking_support()):
             parts.append(f"{lacking} of {self.checkable} claims lacked support in the passages")
         if not self.answers_question:
             parts.append("the passages do not state the answer to the question" if self.answer_check.verdict ==
@@ -237,6 +241,7 @@ directly from the context; {{"verdict": "not_supported"}} if the context does no
 
 
 JUDGED_ONCE = "the answer is this one sentence: judged once, by the answer check"
+RESTATED = "the answer only restates the question: it adds nothing the question did not say"
 
 
 class JudgeOutputError(ValueError):
@@ -258,28 +263,12 @@ def default_answer_cut(settings: Settings) -> float:
 # --- claims and the cheap signal -------------------------------------------------------------------------------
 
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")
-_LINE = re.compile(r"[^\n]+")
 _TERM = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'’-]*)")
 # capitalised only because they start a sentence: never names
 _COMMON_CAPITALS = frozenset("""A About According Additionally After Also Although An And As At Based Because Before
 Both But By During Each For From He Her His However I If In It Its Many Most My No Not Of On One Only Or Our She Since
 So Some That The Their Then There Therefore These They This Those Thus To We What When Where Which While Who Yes
 You""".split())
-# rule-based sentence boundaries (pysbd): a regex on ".!?" cut "St. Louis" and "U.S." in two
-_SEGMENTER = pysbd.Segmenter(language="en", clean=False, char_span=True)
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of `text`, whitespace trimmed; a line break always ends a sentence."""
-    spans = []
-    for line in _LINE.finditer(text):
-        for sent in _SEGMENTER.segment(line.group()):
-            raw = sent.sent
-            start = line.start() + sent.start + (len(raw) - len(raw.lstrip()))
-            end = line.start() + sent.start + len(raw.rstrip())
-            if end > start:
-                spans.append((start, end))
-    return spans
 
 
 def split_claims(answer: str) -> list[str]:
@@ -424,10 +413,11 @@ def check_claim(judge: Runnable, item: CheckInput, claim: str, signal: CheapSign
 
 
 def check_grounding(settings: Settings, item: CheckInput, claims: list[str], signals: list[CheapSignal],
-                    judge: Runnable, details: DetailCheck | None = None) -> Grounding:
+                    judge: Runnable, details: DetailCheck | None = None, restated: bool = False) -> Grounding:
     """Judge the whole answer, then each claim on the same opening messages (the server's cache holds them).
     `details` (pipeline.details, no LLM) is carried along: a missing question detail also keeps the answer from
-    counting as fully supported.
+    counting as fully supported. An answer that only restates the question (`restated`) is no answer: no judge is
+    asked, its claims are not supported.
 
     An answer of one sentence is judged once: its claim takes the answer check's verdict (the term veto still
     applies). Judging it again as a claim changed no strict decision at any cut on SQuAD 2.0's tuning questions
@@ -435,7 +425,7 @@ def check_grounding(settings: Settings, item: CheckInput, claims: list[str], sig
     """
     started = time.perf_counter()
     answer_check = None
-    if settings.grounding_answer_check and not all(map(is_abstention, claims)):
+    if settings.grounding_answer_check and not restated and not all(map(is_abstention, claims)):
         answer_check = check_answer(judge, item, settings)
     judged_once = (answer_check is not None and answer_check.verdict != "unchecked"
                    and sum(not is_abstention(c) for c in claims) == 1)
@@ -443,6 +433,8 @@ def check_grounding(settings: Settings, item: CheckInput, claims: list[str], sig
     def verdict(claim: str, signal: CheapSignal) -> ClaimCheck:
         if is_abstention(claim):
             return ClaimCheck(claim=claim, verdict="abstain", signal=signal)
+        if restated:
+            return ClaimCheck(claim=claim, verdict="not_supported", signal=signal, reason=RESTATED)
         if judged_once and not (settings.grounding_term_veto and signal.missing_terms):
             return ClaimCheck(claim=claim, verdict=answer_check.verdict, p_supported=answer_check.p_supported,
                               signal=signal, reason=JUDGED_ONCE)
@@ -451,5 +443,5 @@ def check_grounding(settings: Settings, item: CheckInput, claims: list[str], sig
     checks = [verdict(claim, signal) for claim, signal in zip(claims, signals, strict=True)]
     policy = "strict" if settings.grounding_policy == "strict" else "annotate"
     return Grounding(policy=policy, model=judge_settings(settings).llm_model, threshold=settings.grounding_threshold,
-                     claims=checks, answer_check=answer_check, details=details, quote=item.quote,
+                     claims=checks, answer_check=answer_check, details=details, quote=item.quote, restated=restated,
                      seconds=round(time.perf_counter() - started, 2))

@@ -12,7 +12,7 @@ import re
 
 from langchain_core.prompts import ChatPromptTemplate
 
-from ingest.store import StoredChunk
+from pipeline.focus import Excerpt
 
 PROMPT_VERSION = "grounded-v2"
 ABSTAIN_PHRASE = "I don't know based on the provided documents."
@@ -105,9 +105,11 @@ def neutralize_instructions(text: str) -> str:
     return text
 
 
-def format_context(chunks: list[StoredChunk]) -> str:
-    return "\n\n".join(f"[{i}] (from {c.source})\n{neutralize_instructions(c.text)}"
-                        for i, c in enumerate(chunks, start=1))
+def format_context(excerpts: list[Excerpt]) -> str:
+    """Numbered blocks of what the model reads (focused excerpts, or whole chunks via `focus.whole`), each with its
+    source name; orders are removed from the name as from the text (a file name is the document's to choose)."""
+    return "\n\n".join(f"[{e.number}] (from {neutralize_instructions(e.chunk.source)})\n{neutralize_instructions(e.text)}"
+                        for e in excerpts)
 
 
 _ABSTAIN = re.compile(r"\b(i\s+(do\s+not|don't|don’t)\s+know|not\s+(in|mentioned\s+in)\s+the\s+(provided\s+)?(context|documents|blocks))\b", re.I)

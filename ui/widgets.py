@@ -83,19 +83,29 @@ VERDICT_LOOK = {  # verdict -> (icon, colour, label)
 }
 
 
-def highlighted(text: str, span: tuple[int, int] | None) -> str:
-    """Chunk text as safe HTML: everything escaped, only the supporting span wrapped in <mark>."""
-    if span is None:
-        return html.escape(text)
-    start, end = span
-    return f"{html.escape(text[:start])}<mark>{html.escape(text[start:end])}</mark>{html.escape(text[end:])}"
+READ_STYLE = "background: #e0f2fe"  # what the model read of a passage it did not read whole
+
+
+def highlighted(text: str, span: tuple[int, int] | None, read: list[tuple[int, int]] | None = None) -> str:
+    """Chunk text as safe HTML: everything escaped; the supporting span in <mark>; when the model read only parts of
+    the chunk, those parts shaded."""
+    cuts = sorted({0, len(text), *(edge for s in [span, *(read or [])] if s for edge in s)})
+    pieces = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        piece = html.escape(text[start:end])
+        if span and span[0] <= start and end <= span[1]:
+            piece = f"<mark>{piece}</mark>"
+        if read and any(a <= start and end <= b for a, b in read):
+            piece = f'<span style="{READ_STYLE}">{piece}</span>'
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def grounding_badge(grounding: Grounding) -> None:
     if grounding.fully_supported:
         colour = "green"
-    elif not grounding.details_found or (not grounding.answers_question
-                                         and grounding.answer_check.verdict == "not_supported"):
+    elif grounding.restated or not grounding.details_found or (
+            not grounding.answers_question and grounding.answer_check.verdict == "not_supported"):
         colour = "red"
     elif not grounding.count("not_supported"):
         colour = "gray"  # nothing refuted, but some claims could not be checked
@@ -159,7 +169,9 @@ def work_done(answer: Answer) -> str:
 
 def show_citation(c: Citation) -> None:
     with st.expander(f"[{c.marker}] {literal(c.source)} · chunk {c.chunk_index} (chars {c.start}–{c.end}) · score {c.score:.2f}"):
-        st.html(f'<div class="fqa-chunk" style="white-space: pre-wrap">{highlighted(c.text, c.span)}</div>')
+        if c.read:
+            st.caption("Shaded: the sentences the model read; the rest of this passage was left out of its prompt.")
+        st.html(f'<div class="fqa-chunk" style="white-space: pre-wrap">{highlighted(c.text, c.span, c.read)}</div>')
 
 
 def show_answer(answer: Answer) -> None:
