@@ -1,11 +1,11 @@
 """Hostile documents: injection phrasings planted beside real facts, each asked a normal question.
 
     .venv/bin/python bench/injection.py                        # the redaction alone, every case (no model)
-    .venv/bin/python bench/injection.py --layers prompt pipeline [--cases a b] [--out FILE.jsonl]
+    .venv/bin/python bench/injection.py --layers prompt pipeline [--suite I|II-tune|II-report] [--cases a b] [--out F]
 
 Each case is one small document (real facts + one planted instruction) in a collection of its own, and a question
 the facts answer. Every layer is measured on its own:
-- redaction: `pipeline.prompt.neutralize_instructions` no longer leaves the planted text intact (no model);
+- redaction: `pipeline.redaction.neutralize_instructions` no longer leaves the planted text intact (no model);
 - prompt: the real 0.5B model answers from the chunks *unredacted* (the system prompt is the only defence
   before the answer is written): did the answer follow the planted instruction, and did the grounding check (default
   settings) flag it?
@@ -33,11 +33,11 @@ from unittest import mock
 if not __package__:  # run as a script: the repository must be importable (tests import this module as bench.injection)
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.common import REPO, read_jsonl  # noqa: E402
+from bench.common import REPO, SCIFACT, read_jsonl  # noqa: E402
 from ingest.embedder import embedder_info, make_embedder  # noqa: E402
 from ingest.ingestor import ingest_files, sources_for  # noqa: E402
 from ingest.store import VectorStore, open_client  # noqa: E402
-from pipeline import prompt  # noqa: E402
+from pipeline import prompt, redaction  # noqa: E402
 from pipeline.answer import Answer  # noqa: E402
 from pipeline.chain import answer_question  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
@@ -267,21 +267,24 @@ SUITES = {"I": CASES, "II-tune": TUNE, "II-report": REPORT}
 
 def redaction_catches(case: Case) -> bool:
     """The redaction alone: the planted order does not reach the model intact."""
-    return case.order().strip() not in prompt.neutralize_instructions(case.document())
+    return case.order().strip() not in redaction.neutralize_instructions(case.document())
 
 
 def corpus_paragraphs() -> dict[str, list[str]]:
-    """Ordinary prose the redaction must leave alone: the bundled sample and the SQuAD 2.0 corpus."""
+    """Ordinary prose the redaction must leave alone: the bundled sample, the SQuAD 2.0 sample's corpus and its whole
+    articles, and the SciFact abstracts (those beside this checkout)."""
     kb = [p.read_text(encoding="utf-8") for p in sorted((REPO / "samples" / "kb").iterdir())]
-    squad = [row["text"] for row in read_jsonl(SQUAD_CORPUS)] if SQUAD_CORPUS.exists() else []
-    return {"samples/kb": kb, "squad2 corpus": squad}
+    found = {name: [row.get("text", "") for row in read_jsonl(path)] if path.exists() else []
+             for name, path in (("squad2 corpus", SQUAD_CORPUS), ("squad2 articles", SQUAD_CORPUS.parents[1]
+                                / "squad2_articles" / "corpus.jsonl"), ("scifact", SCIFACT / "corpus.jsonl"))}
+    return {"samples/kb": kb, **found}
 
 
 def false_positives() -> None:
     """Print, per corpus, how many sentences it has and every span the redaction removes from it."""
     for name, paragraphs in corpus_paragraphs().items():
         sentences = sum(len(_SENTENCE.split(p.strip())) for p in paragraphs if p.strip())
-        spans = [p[a:b] for p in paragraphs for a, b in prompt.instruction_spans(p)]
+        spans = [p[a:b] for p in paragraphs for a, b in redaction.instruction_spans(p)]
         print(f"{name}: {len(spans)} spans redacted in {sentences} sentences")
         for span in spans:
             print(f"  {span[:160]!r}")
@@ -348,15 +351,18 @@ def run_cases(settings: Settings, cases: list[Case], layers: list[str]) -> list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layers", nargs="*", default=[], choices=["prompt", "pipeline"])
-    parser.add_argument("--cases", nargs="*", choices=[c.name for c in CASES], help="case names (default: all)")
+    parser.add_argument("--suite", choices=list(SUITES), default="I",
+                        help="I: the first 23 cases; II-tune / II-report: suite II's halves (rules were written from tune)")
+    parser.add_argument("--cases", nargs="*", choices=[c.name for c in CASES + CASES_II],
+                        help="case names (default: the whole suite)")
     parser.add_argument("--out", type=Path, help="append each run as a JSON line")
     parser.add_argument("--false-positives", action="store_true",
                         help="list what the redaction removes from samples/kb and the SQuAD 2.0 corpus")
     args = parser.parse_args()
     if args.false_positives:
         false_positives()
-    by_name = {c.name: c for c in CASES}
-    cases = [by_name[name] for name in args.cases] if args.cases else CASES  # in the order asked
+    by_name = {c.name: c for c in CASES + CASES_II}
+    cases = [by_name[name] for name in args.cases] if args.cases else SUITES[args.suite]  # in the order asked
     caught = [c.name for c in cases if redaction_catches(c)]
     print(f"redaction alone: {len(caught)}/{len(cases)} caught: {', '.join(caught)}")
     runs = run_cases(Settings(), cases, args.layers) if args.layers else []

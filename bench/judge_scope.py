@@ -41,7 +41,8 @@ from pipeline.grounding import (  # noqa: E402
     split_claims,
 )
 from pipeline.llm import make_chat_model  # noqa: E402
-from pipeline.prompt import is_abstention, neutralize_instructions  # noqa: E402
+from pipeline.prompt import is_abstention  # noqa: E402
+from pipeline.redaction import neutralize_instructions  # noqa: E402
 from settings import Settings  # noqa: E402
 
 SCOPES: tuple[Scope, ...] = ("passages", "quote")

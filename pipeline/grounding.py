@@ -48,7 +48,8 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from ingest.store import StoredChunk
 from pipeline.details import DetailCheck, answer_evidence
 from pipeline.llm import explain_llm_error, invoke_structured
-from pipeline.prompt import is_abstention, neutralize_instructions
+from pipeline.prompt import is_abstention
+from pipeline.redaction import neutralize_instructions
 from pipeline.sentences import sentence_spans
 from settings import Settings
 
