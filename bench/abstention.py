@@ -43,6 +43,7 @@ from evaluation.runstore import RunStore, SampleRow  # noqa: E402
 from pipeline.answer import Answer  # noqa: E402
 from pipeline.chain import answer_question, pipeline_config  # noqa: E402
 from pipeline.details import check_details  # noqa: E402
+from pipeline.grounding import JUDGED_ONCE  # noqa: E402
 from pipeline.llm import make_chat_model  # noqa: E402
 from pipeline.retrieval import best_similarity  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -154,9 +155,18 @@ def record(q: dict, a: Answer) -> dict:
             # what later, judge-free checks need to be computed again from the log (--cuts-from)
             "question": q["question"], "contexts": [c.text for c in a.contexts],
             "claims": [{"claim": c.claim, "verdict": c.verdict, "p": c.p_supported} for c in g.claims] if g else [],
-            "fully_supported": bool(g and g.fully_supported), "seconds": round(a.seconds, 2),
+            "fully_supported": bool(g and g.fully_supported), "other_checks_pass": other_checks_pass(a),
+            "seconds": round(a.seconds, 2),
             "stages": {k: round(v, 2) for k, v in a.stages.items()},
             "tokens": {k: t.model_dump() for k, t in a.tokens.items()}}
+
+
+def other_checks_pass(a: Answer) -> bool:
+    """Every check but the answer check's cut passed (claims, term veto, details, restatement): with P, what strict
+    would keep at any cut is read off the log."""
+    g = a.grounding
+    return bool(g) and g.details_found and not g.restated and all(
+        c.verdict == "supported" or c.reason == JUDGED_ONCE for c in g.claims if c.verdict != "abstain")
 
 
 def run_model(settings: Settings, store: VectorStore, embedder, model: str, questions: list[dict],  # noqa: ANN001
@@ -211,6 +221,21 @@ def sample_rows(records: list[dict], questions: dict[str, dict]) -> dict[str, li
             abstained=r["abstained"], abstain_reason=r["reason"], outcome=outcome(r), contexts=[], metrics=[],
             error=None, seconds=None, answer_check_p=r["answer_check_p"]))
     return by_model
+
+
+def print_strict_cuts(records: list[dict]) -> None:
+    """Per answering model, what strict keeps at each cut on the answer check's P, every other check as logged."""
+    for model in dict.fromkeys(r["model"] for r in records):
+        mine = [r for r in records if r["model"] == model and "other_checks_pass" in r]
+        if not mine:
+            continue
+        unans, ans = [r for r in mine if not r["answerable"]], [r for r in mine if r["answerable"]]
+        print(f"{model}, strict at each answer-check cut: unanswerable answered anyway | answerable answered right")
+        for cut in CUTS:
+            kept = {r["id"] for r in mine if not r["abstained"] and r["other_checks_pass"]
+                    and (r["answer_check_p"] if r["answer_check_p"] is not None else -1) >= cut}
+            print(f"  {cut:.2f}  {share(sum(r['id'] in kept for r in unans), len(unans)):>12}  "
+                  f"{share(sum(r['id'] in kept and bool(r['correct']) for r in ans), len(ans)):>12}")
 
 
 def print_cuts(by_model: dict[str, list[SampleRow]]) -> None:
@@ -285,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     every = read_jsonl(SQUAD / "qa.jsonl") + read_jsonl(ARTICLES / "qa.jsonl")
     by_model = sample_rows(records, {q["id"]: q for q in every})
     print_cuts(by_model)
+    print_strict_cuts(records)
     print_detail_check(records)
     if args.save_run:
         print("stored as runs " + ", ".join(save_runs(by_model, Settings())))
