@@ -39,7 +39,7 @@ from evaluation.cache import ResultCache, cache_key
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from ingest.loaders import LoadError, numbered_jsonl
 from ingest.store import StoredChunk
-from pipeline.grounding import (Grounding, check_grounding, check_input, claim_evidence,
+from pipeline.grounding import (Grounding, answer_cut, check_grounding, check_input, claim_evidence,
                                 judge_settings, missing_terms, split_claims)
 from pipeline.llm import make_chat_model
 from settings import Settings, public_url
@@ -262,7 +262,7 @@ class JudgeInfo(BaseModel):
     def of(cls, settings: Settings, ragas: bool, faithfulness_cut: float) -> JudgeInfo:
         return cls(grounding_model=judge_settings(settings).llm_model, grounding_endpoint=public_url(settings.openai_base_url),
                    grounding_threshold=settings.grounding_threshold, answer_check=settings.grounding_answer_check,
-                   answer_threshold=settings.grounding_answer_threshold, term_veto=settings.grounding_term_veto,
+                   answer_threshold=answer_cut(settings), term_veto=settings.grounding_term_veto,
                    ragas_model=settings.judge_model if ragas else None,
                    ragas_endpoint=public_url(settings.judge_endpoint[0]) if ragas else None,
                    faithfulness_cut=faithfulness_cut if ragas else None)

@@ -17,6 +17,7 @@ from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedd
 from ingest.store import StoreError, VectorStore, open_client
 from pipeline.answer import Answer
 from pipeline.chain import stream_answer
+from pipeline.grounding import with_answer_cut
 from pipeline.llm import LLMError, make_chat_model
 from pipeline.retrieval import best_similarity
 from settings import Settings, plain_error
@@ -40,11 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:
-        settings = Settings().with_overrides(top_k=args.top_k, collection=args.collection, min_score=args.min_score,
-                                             grounding_policy=args.grounding, grounding_model=args.grounding_model,
-                                             grounding_answer_threshold=args.answer_cut,
-                                             retrieval_mode=args.mode, rerank=args.rerank,
-                                             query_expansion=args.expand, fetch_k=args.fetch_k)
+        settings = with_answer_cut(Settings().with_overrides(
+            top_k=args.top_k, collection=args.collection, min_score=args.min_score, grounding_policy=args.grounding,
+            grounding_model=args.grounding_model, retrieval_mode=args.mode, rerank=args.rerank,
+            query_expansion=args.expand, fetch_k=args.fetch_k), args.answer_cut)
         client = open_client(settings)
     except (ValidationError, StoreError) as exc:
         print(f"error: {plain_error(exc)}", file=sys.stderr)

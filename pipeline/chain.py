@@ -21,6 +21,7 @@ from pipeline.answer import Answer, abstain_low_score, finalize, withhold
 from pipeline.details import check_details, restates_question
 from pipeline.focus import focus, token_counter
 from pipeline.grounding import (
+    answer_cut,
     check_grounding,
     check_input,
     claim_evidence,
@@ -49,6 +50,8 @@ def pipeline_config(settings: Settings) -> dict:
         "grounding_term_veto": settings.grounding_term_veto,
         "grounding_answer_check": settings.grounding_answer_check,
         "grounding_answer_threshold": settings.grounding_answer_threshold,
+        "grounding_self_answer_threshold": settings.grounding_self_answer_threshold,
+        "answer_cut": answer_cut(settings),  # the one of the two that applies to this model pairing
         "grounding_detail_check": settings.grounding_detail_check,
         "grounding_scope": settings.grounding_scope,
         "context_tokens": settings.context_tokens,

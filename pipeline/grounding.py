@@ -25,7 +25,7 @@ Claims can each be true of the passages while the answer still answers nothing: 
 questions are near misses, and the small model attaches a nearby fact to a false premise (the claim check passed
 7 of 9 such answers, bench/abstention.py). So one more verdict per answer, `grounding_answer_check`: does the
 context explicitly state the answer to the question, and does the answer agree? P(true) cut at its own threshold,
-`grounding_answer_threshold`: at the claims' 0.4 it stopped none of 6 unanswerable questions answered anyway, because
+`answer_cut` (its own setting when the judge checks its own model): at the claims' 0.4 it stopped none of 6 unanswerable questions answered anyway, because
 its P sits higher (README "Measured so far"; RECIPES measured the same check at 4 of 31 let through).
 """
 
@@ -255,10 +255,22 @@ def judge_settings(settings: Settings) -> Settings:
                                    llm_max_tokens=JUDGE_MAX_TOKENS)
 
 
-def default_answer_cut(settings: Settings) -> float:
-    """The answer check's starting cut: higher when the judge checks its own model's answers (settings.py says why)."""
-    self_checked = judge_settings(settings).llm_model == settings.llm_model
-    return settings.grounding_self_answer_threshold if self_checked else settings.grounding_answer_threshold
+def self_checked(settings: Settings) -> bool:
+    """True when the grounding judge is the answering model: it checks its own answers."""
+    return judge_settings(settings).llm_model == settings.llm_model
+
+
+def answer_cut(settings: Settings) -> float:
+    """The answer check's cut: its own when the judge checks its own model's answers (settings.py says why)."""
+    return settings.grounding_self_answer_threshold if self_checked(settings) else settings.grounding_answer_threshold
+
+
+def with_answer_cut(settings: Settings, cut: float | None) -> Settings:
+    """Settings whose answer check cuts at `cut`: the setting of this model pairing is changed (None: unchanged)."""
+    if cut is None:
+        return settings
+    field = "grounding_self_answer_threshold" if self_checked(settings) else "grounding_answer_threshold"
+    return settings.with_overrides(**{field: cut})
 
 
 # --- claims and the cheap signal -------------------------------------------------------------------------------
@@ -391,9 +403,9 @@ def check_answer(judge: Runnable, item: CheckInput, settings: Settings) -> Answe
     except (JudgeOutputError, openai.OpenAIError) as exc:
         return AnswerCheck(verdict="unchecked", reason=_failure(exc, settings))
     p = _p_yes(message, '"supported"', ("true",), ("false",))
-    ok = p >= settings.grounding_answer_threshold if p is not None else output.supported
-    return AnswerCheck(verdict="supported" if ok else "not_supported", p_supported=p,
-                       threshold=settings.grounding_answer_threshold)
+    cut = answer_cut(settings)
+    ok = p >= cut if p is not None else output.supported
+    return AnswerCheck(verdict="supported" if ok else "not_supported", p_supported=p, threshold=cut)
 
 
 def check_claim(judge: Runnable, item: CheckInput, claim: str, signal: CheapSignal,

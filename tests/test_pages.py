@@ -210,4 +210,4 @@ def test_ask_page_answers_with_the_judges_model_when_chosen(app, sample_data, mo
     assert not app.exception
     assert asked == ["qwen2.5-1.5b"]
     stored = app.session_state["ask.history"][0]["config"]  # stored with the answer
-    assert (stored["llm_model"], stored["grounding_answer_threshold"]) == ("qwen2.5-1.5b", 0.85)
+    assert (stored["llm_model"], stored["answer_cut"]) == ("qwen2.5-1.5b", 0.85)

@@ -7,7 +7,7 @@ import streamlit as st
 from pipeline.answer import Answer
 from pipeline.chain import stream_answer
 from pipeline.llm import LLMError
-from pipeline.grounding import default_answer_cut, judge_settings
+from pipeline.grounding import answer_cut, judge_settings, with_answer_cut
 from settings import public_url
 from ui import resources
 from ui.retrieval_controls import retrieval_controls
@@ -51,15 +51,15 @@ policy = st.sidebar.radio(
                  "off": "Do not check"}.__getitem__,
     help="Each sentence of the answer is checked against the retrieved passages by the LLM judge, "
          "with a cheap similarity and names/numbers signal beside it.")
-starting_cut = default_answer_cut(base.with_overrides(llm_model=llm_model))
-answer_cut = st.sidebar.slider(
+starting_cut = answer_cut(base.with_overrides(llm_model=llm_model))
+chosen_cut = st.sidebar.slider(
     "Answer check cut", 0.0, 1.0, starting_cut, 0.05,
     key=f"ask.answer_cut.{'self' if llm_model == judge_model else 'judge'}",  # a new model pairing starts afresh
     disabled=policy == "off" or not base.grounding_answer_check,
     help="The judge's P(supported) that the passages state the answer must reach this. Higher stops more "
          "answers to questions the documents do not answer, and more right ones: the Tune page draws the trade-off.")
-config = base.with_overrides(collection=collection, top_k=top_k, min_score=min_score, grounding_policy=policy,
-                             grounding_answer_threshold=answer_cut, llm_model=llm_model, **retrieval)
+config = with_answer_cut(base.with_overrides(collection=collection, top_k=top_k, min_score=min_score,
+                                             grounding_policy=policy, llm_model=llm_model, **retrieval), chosen_cut)
 st.sidebar.caption(f"Answering `{config.llm_model}` at `{public_url(config.openai_base_url)}`; grounding judge "
                    f"`{judge_model}`")
 

@@ -14,6 +14,7 @@ from evaluation.runner import Components
 from evaluation.runstore import RunStore
 from evaluation.screening import SCREEN_METRICS, STAGE_FULL, STAGE_RETRIEVAL
 from evaluation.sweep import DEFAULT_FINALISTS, SweepError, SweepProgress, grid, run_cheap_first, run_configs
+from pipeline.grounding import answer_cut
 from pipeline.llm import LLMError
 from ui import charts, jobs, resources
 from ui.safe_text import literal
@@ -259,7 +260,8 @@ with tab_coverage:
         params["gate"] = gate
         if gate == "answer_check":
             strict = run.config.get("grounding_policy") == "strict"
-            low = float(run.config.get("grounding_answer_threshold", base.grounding_answer_threshold)) if strict else 0.0
+            low = float(run.config.get("answer_cut", run.config.get("grounding_answer_threshold",
+                                                                    answer_cut(base)))) if strict else 0.0
             points = answer_check_curve(samples, low)
             folded = ("the claim checks, the unknown-term veto and the question-detail check are folded in: an answer "
                       "they withhold counts as P 0" if run.config.get(FOLDED_CHECKS) else "claim verdicts aside")
@@ -278,7 +280,7 @@ with tab_coverage:
                        "best passage scores below it would be refused. Lower thresholds cannot be read off a stored run "
                        "(those questions were never answered).")
         if points:
-            chart = (charts.coverage(points, "cut on the answer check's P(supported)", base.grounding_answer_threshold)
+            chart = (charts.coverage(points, "cut on the answer check's P(supported)", answer_cut(base))
                      if gate == "answer_check" else charts.coverage(points))
             st.plotly_chart(chart, key="tune.coverage_chart")
             st.dataframe(pd.DataFrame([p.model_dump() for p in points]), hide_index=True, key="tune.coverage_table")
