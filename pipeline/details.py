@@ -42,6 +42,7 @@ _SPELLED = {**{str(i): w for i, w in enumerate(_WORDS, 1)},
             **{f"{i}{'st' if i == 1 else 'nd' if i == 2 else 'rd' if i == 3 else 'th'}": w
                for i, w in enumerate(_ORDINALS, 1)}}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_CHOICE = re.compile(r"\bor\b", re.I)  # "X or Y?": naming one of the options is an answer
 _STOP = frozenset("a an the of in on at to for by and or is was were be been are what which who when where why how "
                   "did do does it its that this with as from".split())
 
@@ -137,6 +138,7 @@ def check_details(question: str, answer: str, passages: list[str], neighbours: i
 def restates_question(question: str, answer: str) -> bool:
     """True when the answer's content words are all the question's own (stems, stop words aside): it says nothing
     the question did not ("The package provides /usr/bin/python pointing to Python 3." to "Does the package provide
-    /usr/bin/python pointing to Python 3?"). An answer with no content word at all ("No.") is not a restatement."""
+    /usr/bin/python pointing to Python 3?"). An answer with no content word at all ("No.") is not a restatement, nor
+    one that picks an option the question offers ("Paris or Lyon?" "Paris.")."""
     own = set(terms(answer))
-    return bool(own) and own <= set(terms(question))
+    return bool(own) and own <= set(terms(question)) and not _CHOICE.search(question)

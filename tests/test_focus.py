@@ -85,6 +85,7 @@ def test_an_answer_that_restates_the_question_is_withheld_without_asking_the_jud
     ("Who founded the colony?", "The colony was founded.", True),
     ("Was the colony founded by the French?", "No.", False),
     ("When was the colony founded?", "It was founded in 1564.", False),
+    ("Was the colony founded by the French or the Spanish?", "The colony was founded by the French.", False),
 ])
 def test_restating_is_told_from_answering(question, answer, restated):
     assert restates_question(question, answer) is restated
