@@ -58,3 +58,21 @@ def _pdf(objects: list[bytes]) -> bytes:
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def write_pdf_repeated_page(path: Path, fanout: int) -> Path:
+    """A PDF of one real page listed fanout² times: a page tree of `fanout` nodes, each naming the same page `fanout`
+    times. A few kB that ask for fanout² pages of text extraction."""
+    page_refs = b" ".join([b"4 0 R"] * fanout)
+    node_refs = b" ".join([b"3 0 R"] * fanout)
+    body = b"BT /F1 11 Tf 50 780 Td (The first ferry leaves at 6:40.) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (node_refs, fanout * fanout),
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (page_refs, fanout),
+        b"<< /Type /Page /MediaBox [0 0 612 842] /Contents 5 0 R /Resources << /Font << /F1 6 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(body), body),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    path.write_bytes(_pdf(objects))
+    return path
