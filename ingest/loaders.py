@@ -231,8 +231,8 @@ def _check_pdf_unpacked(reader, packed: int, name: str, max_bytes: int) -> None:
 
 
 def _pdf_text(data: bytes, name: str, limits: FileLimits, clock: _Clock) -> str:
-    """The text of every page. The page count is checked first: pypdf lists the pages within its own bounds, but a
-    few kB can name one page 90,000 times, each listing costing a page's extraction."""
+    """The text of every page. The page count is checked first, as the file declares it (free) and as pypdf lists the
+    pages (within its own bounds): a few kB can name one page 90,000 times, each listing costing a page's extraction."""
     from pypdf import PdfReader
     from pypdf.errors import LimitReachedError
 
@@ -240,7 +240,9 @@ def _pdf_text(data: bytes, name: str, limits: FileLimits, clock: _Clock) -> str:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise LoadError(f"{name}: the PDF is encrypted; save an unencrypted copy and try again")
-        if (pages := len(reader.pages)) > limits.max_pdf_pages:
+        declared = reader.root_object["/Pages"].get_object().get("/Count", 0)
+        if (pages := declared if isinstance(declared, int) and declared > limits.max_pdf_pages
+                else len(reader.pages)) > limits.max_pdf_pages:
             raise LoadError(f"{name}: {pages:,} pages, more than the {limits.max_pdf_pages:,} read per PDF "
                             "(FQA_MAX_PDF_PAGES); not read")
         _check_pdf_unpacked(reader, len(data), name, limits.max_bytes)

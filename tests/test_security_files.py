@@ -239,6 +239,9 @@ def test_a_tiny_pdf_naming_one_page_90000_times_is_refused_before_extraction(tmp
     with pytest.raises(LoadError, match=r"^pages.pdf: 90,000 pages, more than the 2,000 read per PDF "
                                         r"\(FQA_MAX_PDF_PAGES\); not read$"):
         load_documents(bomb)
+    liar = write_pdf_repeated_page(tmp_path / "liar.pdf", 60, declared=1)  # claims one page, lists 3,600
+    with pytest.raises(LoadError, match=r"^liar.pdf: 3,600 pages, more than the 2,000 read per PDF"):
+        load_documents(liar)
     fine = write_pdf_repeated_page(tmp_path / "fine.pdf", 3)  # nine listings of the page: under the limit, read
     assert load_documents(fine)[0].text.count("6:40") == 9
 
