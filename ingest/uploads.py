@@ -56,11 +56,9 @@ def safe_name(name: str) -> str:
     '_', the extension kept: '../../etc/passwd' -> 'passwd', '会议纪要.md' -> '会议纪要.md', 'a (1).pdf' -> 'a_1_.pdf'.
     A name over MAX_NAME_BYTES keeps its beginning and extension plus a tag of the whole name."""
     base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
-    plain = _RUN_OF_UNSAFE.sub("_", "".join(ch if _plain(ch) else "\x00" for ch in base)).strip("._")
-    if len(plain.encode()) <= MAX_NAME_BYTES:
-        return plain or "upload"
-    stem, ext = _split(plain)
-    return _fit(stem, _tag(name), ext)
+    stem, ext = _split(_RUN_OF_UNSAFE.sub("_", "".join(ch if _plain(ch) else "\x00" for ch in base)).rstrip("._"))
+    stem = stem.lstrip("._") or "upload"  # never hidden, never "." or "..", never only an extension
+    return stem + ext if len((stem + ext).encode()) <= MAX_NAME_BYTES else _fit(stem, _tag(name), ext)
 
 
 def unique_names(names: list[str]) -> list[str]:

@@ -203,6 +203,7 @@ def test_the_folder_field_refuses_a_nul_byte_with_a_message(app, settings):
     ("résumé final.txt", "résumé_final.txt"),
     ("invoice\u202efdp.md", "invoice_fdp.md"),  # a right-to-left override would make the name read backwards
     ("a\u200bb.md", "a_b.md"),  # zero-width space
+    ("\u2066\u2069.md", "upload.md"),  # nothing visible but the extension
 ])
 def test_an_upload_name_in_any_script_keeps_its_letters_and_extension(name, kept):
     assert safe_name(name) == kept
