@@ -86,12 +86,12 @@ def default_pairs() -> Path:
     return SHARED_PAIRS if SHARED_PAIRS.is_file() else BUNDLED_PAIRS
 
 
-def parse_pairs(data: bytes, source: str) -> list[LabelledAnswer]:
+def parse_pairs(raw: bytes, source: str) -> list[LabelledAnswer]:
     """The labelled answers of a JSON Lines file's bytes (an upload is untrusted: its encoding, nesting and numbers are
     read as the knowledge base reads them); PairFileError naming the line of the first bad row, whatever went wrong."""
     rows = []
     try:
-        records = numbered_jsonl(decode_text(data, source), source)
+        records = numbered_jsonl(decode_text(raw, source), source)
     except LoadError as exc:
         raise PairFileError(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - the one boundary: a file that breaks the reader is refused, not a traceback
