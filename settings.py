@@ -132,6 +132,16 @@ class Settings(BaseSettings):
     # otherwise be staged on disk and embedded before anyone could stop them (issue 14)
     max_upload_files: int = Field(default=500, ge=1)
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    # what reading one file may cost, whatever its size (issue 21; ingest/loaders.py FileLimits): a 4 kB PDF listing one
+    # page 90,000 times asked for 26 s of CPU, a 1.5 MB CSV of 200k rows took 289 MB before any vector
+    # (docs/benchmarks.md, hostile documents). Each refusal names the setting that raises it.
+    max_pdf_pages: int = Field(default=2000, ge=1)  # a long book; text extraction costs ~20 ms a page
+    max_rows_per_file: int = Field(default=20_000, ge=1)  # csv/jsonl rows, each a document of its own
+    # chunks held (text, payload, then vector: about 15 kB each) until the file is written: 20k ≈ 300 MB, ≈ 10 MB of
+    # text at 600-character chunks
+    max_chunks_per_file: int = Field(default=20_000, ge=1)
+    # CPU seconds (of the reading thread) to get one file's text, checked between pages and rows and after a parse
+    max_extract_seconds: float = Field(default=60.0, gt=0)
     # folders a folder ingest (the page's folder field, `python -m ingest PATH`) may read, real paths after symlinks;
     # relative ones are taken from the working directory. Env: a PATH-style list, FQA_INGEST_ROOTS=data:samples:/srv/docs
     # An empty list turns folder ingest off (uploads still work).

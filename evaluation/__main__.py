@@ -18,7 +18,7 @@ from tqdm import tqdm
 from evaluation.aggregate import ANSWER_ACCURACY, HALLUCINATION_RATE, abstention_report, aggregate, outcome_counts
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalItem, EvalSetError, EvalSetExistsError, load_eval_set, save_eval_set, saved_set_path
-from evaluation.export import finetune_jsonl, run_json, sample_table, sweep_table
+from evaluation.export import csv_text, finetune_jsonl, run_json, sample_table, sweep_table
 from evaluation.judge_check import (CheckProgress, PairFileError, TrustReport, default_pairs, load_pairs, reports_dir,
                                     run_judge_check, verdict)
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
@@ -320,7 +320,7 @@ def cmd_export(args: argparse.Namespace, runs: RunStore) -> int:
         return _fail(f"no run {args.run_id!r}; see `python -m evaluation list`")
     samples = runs.samples(args.run_id)
     if args.format == "csv":
-        text = sample_table(samples, run.config.get("metrics", [])).to_csv(index=False)
+        text = csv_text(sample_table(samples, run.config.get("metrics", [])))
     elif args.format == "json":
         text = json.dumps(run_json(run, samples), ensure_ascii=False, indent=2)
     else:

@@ -2,11 +2,12 @@
 
 Sets live in three places: the bundled sample, the SQuAD 2.0 sample next to the repo (if present) and the
 person's own sets under `<data_dir>/evalsets/` (saved from the editor or generated from a knowledge base).
+A set file is untrusted (an upload, a spreadsheet's export): `read_rows` is its one way in, reading it with the
+knowledge base's text and row readers, and whatever fails there ends as an EvalSetError with a one-line reason.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
 import os
 import tempfile
@@ -16,7 +17,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from ingest.loaders import LoadError, jsonl_records
+from ingest.loaders import LoadError, csv_records, decode_text, jsonl_records, plain_reason
 from ingest.uploads import safe_name
 from settings import InvalidNameError, Settings, identifier
 
@@ -68,13 +69,13 @@ def read_rows(path: Path) -> list[dict]:
         raise EvalSetError(f"{path}: no such file")
     if path.suffix.lower() not in (".jsonl", ".csv"):
         raise EvalSetError(f"{path.name}: use a .jsonl or .csv file with a 'question' column")
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            return list(csv.DictReader(fh))
     try:
-        return jsonl_records(path.read_text(encoding="utf-8"), path.name)
+        text = decode_text(path.read_bytes(), path.name)
+        return (csv_records if path.suffix.lower() == ".csv" else jsonl_records)(text, path.name)
     except LoadError as exc:
         raise EvalSetError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - the one boundary: a file that breaks a reader is refused, not a traceback
+        raise EvalSetError(f"{path.name}: cannot be read ({plain_reason(exc)})") from exc
 
 
 def validate_rows(rows: list[dict]) -> tuple[list[EvalItem], dict[int, str]]:

@@ -1,8 +1,13 @@
-"""Runs out of the store: a flat CSV, a full JSON, and faithful answers as chat-format JSONL for fine-tuning."""
+"""Runs out of the store: a flat CSV, a full JSON, and faithful answers as chat-format JSONL for fine-tuning.
+
+Every CSV the product writes goes through `csv_text`: its cells hold questions, answers and file names that a
+document or a model wrote, and a spreadsheet runs a cell that begins like a formula (OWASP: CSV injection).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 from langchain_core.messages import convert_to_openai_messages
@@ -15,6 +20,31 @@ from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_fi
 from ingest.store import StoredChunk
 from pipeline.focus import whole
 from pipeline.prompt import PROMPT, format_context
+
+
+# what a spreadsheet takes as the start of a formula (OWASP: = + - @, tab, carriage return), and the full-width
+# forms East Asian spreadsheet locales accept too; also after leading spaces, which spreadsheets skip
+FORMULA_START = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell as a spreadsheet should show it: text that a spreadsheet would run as a formula gets OWASP's leading
+    apostrophe ("=HYPERLINK(…)" -> "'=HYPERLINK(…)"); numbers, and text that is just a number such as "-0.5", stay
+    as they are, so they stay numbers."""
+    if not isinstance(value, str) or _NUMBER.fullmatch(value):
+        return value
+    if value[:1] in ("\t", "\r") or value.lstrip().startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_text(table: pd.DataFrame) -> str:
+    """The one way a table becomes CSV (the Evaluation page's download, `python -m evaluation export`): every text
+    cell, and every column name, through `spreadsheet_safe`; lines end in CRLF (RFC 4180), so a cell holding a bare
+    carriage return is quoted rather than read as the end of its row."""
+    safe = table.map(spreadsheet_safe).rename(columns=spreadsheet_safe)
+    return safe.to_csv(index=False, lineterminator="\r\n")
 
 
 def sample_table(samples: list[SampleRow], metrics: list[str]) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from scipy.stats import rankdata
 
 from evaluation.cache import ResultCache, cache_key
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
-from ingest.loaders import LoadError, numbered_jsonl
+from ingest.loaders import LoadError, decode_text, numbered_jsonl, plain_reason
 from ingest.store import StoredChunk
 from pipeline.grounding import (Grounding, answer_cut, check_grounding, check_input, claim_evidence,
                                 judge_settings, missing_terms, split_claims)
@@ -86,13 +86,16 @@ def default_pairs() -> Path:
     return SHARED_PAIRS if SHARED_PAIRS.is_file() else BUNDLED_PAIRS
 
 
-def parse_pairs(text: str, source: str) -> list[LabelledAnswer]:
-    """The labelled answers of a JSON Lines text; PairFileError naming the line of the first bad row."""
+def parse_pairs(raw: bytes, source: str) -> list[LabelledAnswer]:
+    """The labelled answers of a JSON Lines file's bytes (an upload is untrusted: its encoding, nesting and numbers are
+    read as the knowledge base reads them); PairFileError naming the line of the first bad row, whatever went wrong."""
     rows = []
     try:
-        records = numbered_jsonl(text, source)
+        records = numbered_jsonl(decode_text(raw, source), source)
     except LoadError as exc:
         raise PairFileError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - the one boundary: a file that breaks the reader is refused, not a traceback
+        raise PairFileError(f"{source}: cannot be read ({plain_reason(exc)})") from exc
     for number, data in records:
         data = {"id": f"line-{number}", "qid": data.get("question"), **data}
         try:
@@ -111,10 +114,10 @@ def parse_pairs(text: str, source: str) -> list[LabelledAnswer]:
 def load_pairs(path: Path, questions: int | None = None) -> list[LabelledAnswer]:
     """The answers of the first `questions` questions of a pairs file (all without a limit), in file order."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise PairFileError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from exc
-    return first_questions(parse_pairs(text, path.name), questions)
+    return first_questions(parse_pairs(data, path.name), questions)
 
 
 def first_questions(rows: list[LabelledAnswer], questions: int | None) -> list[LabelledAnswer]:

@@ -38,7 +38,7 @@ from evaluation.evalset import EvalItem
 from evaluation.metrics import JUDGE_MAX_TOKENS, JudgeUnavailableError, _causes, describe_failure, is_transient
 from ingest.chunking import chunk_document, spec_of, tokenizer_for
 from ingest.embedder import embedder_info
-from ingest.loaders import LoadError, discover, load_documents
+from ingest.loaders import FileLimits, LoadError, discover, load_documents
 from ingest.store import VectorStore, open_client
 from settings import Settings
 
@@ -137,7 +137,7 @@ def _folder_passages(settings: Settings, root: Path) -> list[Passage]:
     passages = []
     for path in discover(root):
         try:
-            docs = load_documents(path, max_bytes=settings.max_file_bytes)
+            docs = load_documents(path, limits=FileLimits.of(settings))
         except LoadError:
             continue  # ingest reports unreadable files; here they simply give no questions
         passages += [Passage(c.source, c.text) for d in docs for c in chunk_document(d, spec, counter)]

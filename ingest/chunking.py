@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tokenizers import Tokenizer
 
 from ingest.embedder import EmbedderUnavailableError
-from ingest.loaders import LoadedDocument
+from ingest.loaders import LoadedDocument, LoadError
 from ops.models import embedder_dir
 from settings import Settings
 
@@ -204,4 +204,29 @@ def chunk_document(doc: LoadedDocument, spec: ChunkSpec, counter: TokenCounter |
         digest = hashlib.sha256(text.encode()).hexdigest()
         chunk_id = str(uuid.uuid5(_ID_NAMESPACE, f"{doc.source}\x00{start}\x00{digest}"))
         chunks.append(Chunk(chunk_id, doc.source, doc.title, index, start, end, text, digest, headers))
+    return chunks
+
+
+def fewest_chunks(text: str, spec: ChunkSpec) -> int:
+    """A lower bound on the chunks `text` makes, without chunking it: every non-space character lies in some chunk
+    of at most `size` characters (token strategy: every word is at least one token of a chunk of at most `size`)."""
+    units = len(text.split()) if spec.strategy == "token" else len(re.sub(r"\s+", "", text))
+    return -(-units // spec.size)
+
+
+def chunk_within(docs: list[LoadedDocument], spec: ChunkSpec, counter: TokenCounter | None, max_chunks: int,
+                 name: str) -> list[Chunk]:
+    """The chunks of a file's documents, or a LoadError once they are sure to pass `max_chunks`
+    (FQA_MAX_CHUNKS_PER_FILE): each document is measured with `fewest_chunks` before it is chunked, so a huge text is
+    refused before its chunks are made."""
+    too_many = LoadError(f"{name}: more than {max_chunks:,} chunks at chunk size {spec.size} {spec.unit}, the limit "
+                         "per file (FQA_MAX_CHUNKS_PER_FILE); not read. Split it, choose larger chunks, or raise "
+                         "FQA_MAX_CHUNKS_PER_FILE")
+    chunks: list[Chunk] = []
+    for doc in docs:
+        if len(chunks) + fewest_chunks(doc.text, spec) > max_chunks:
+            raise too_many
+        chunks += chunk_document(doc, spec, counter)
+        if len(chunks) > max_chunks:
+            raise too_many
     return chunks

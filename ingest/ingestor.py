@@ -23,8 +23,8 @@ from typing import Literal
 
 from langchain_core.embeddings import Embeddings
 
-from ingest.chunking import Chunk, ChunkSpec, Strategy, TokenCounter, chunk_document, tokenizer_for
-from ingest.loaders import MAX_FILE_BYTES, ROW_SUFFIXES, LoadError, discover, load_documents
+from ingest.chunking import Chunk, ChunkSpec, Strategy, TokenCounter, chunk_within, tokenizer_for
+from ingest.loaders import DEFAULT_LIMITS, ROW_SUFFIXES, FileLimits, LoadError, discover, load_documents
 from ingest.store import StorageFullError, VectorStore
 from settings import Settings
 
@@ -100,10 +100,11 @@ def sources_for(root: Path, include: list[str] | None = None, exclude: list[str]
 def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]], collection: str,
                  chunk_size: int, chunk_overlap: int, progress: Progress | None = None, *,
                  strategy: Strategy = "recursive", tokenizer: TokenCounter | None = None,
-                 max_file_bytes: int = MAX_FILE_BYTES, batch_chunks: int = BATCH_CHUNKS,
+                 limits: FileLimits = DEFAULT_LIMITS, batch_chunks: int = BATCH_CHUNKS,
                  embed_slice: int = EMBED_SLICE, optimize_after: int = OPTIMIZE_AFTER,
                  should_continue: ShouldContinue | None = None) -> IngestReport:
-    """Ingest `files` ((path, source name) pairs); `tokenizer` is needed by the token strategy only.
+    """Ingest `files` ((path, source name) pairs); `tokenizer` is needed by the token strategy only. Each file is read
+    within `limits` (bytes, pages, rows, chunks, CPU seconds) and refused with the setting that raises the limit.
 
     New chunks of consecutive files are embedded together once `batch_chunks` of them are waiting (memory
     stays bounded by that, plus the largest file), `embed_slice` per embedder call; each file is then written
@@ -160,7 +161,7 @@ def ingest_files(store: VectorStore, embedder: Embeddings, files: list[tuple[Pat
             if stopped():
                 break
             tell(source)
-            prepared = _prepare(store, path, source, index, collection, spec, tokenizer, max_file_bytes, stamp)
+            prepared = _prepare(store, path, source, index, collection, spec, tokenizer, limits, stamp)
             if isinstance(prepared, FileOutcome):
                 finish(index, prepared, source)
                 continue
@@ -197,7 +198,7 @@ def ingest_configured(settings: Settings, store: VectorStore, embedder: Embeddin
     """
     tokenizer = tokenizer_for(settings) if settings.chunk_strategy == "token" else None
     report = ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, progress,
-                          strategy=settings.chunk_strategy, tokenizer=tokenizer, max_file_bytes=settings.max_file_bytes,
+                          strategy=settings.chunk_strategy, tokenizer=tokenizer, limits=FileLimits.of(settings),
                           should_continue=should_continue)
     report.outcomes[:0] = refused or []
     return report
@@ -217,11 +218,11 @@ class _File:
 
 
 def _prepare(store: VectorStore, path: Path, source: str, index: int, collection: str, spec: ChunkSpec,
-             tokenizer: TokenCounter | None, max_file_bytes: int, stamp: str) -> _File | FileOutcome:
+             tokenizer: TokenCounter | None, limits: FileLimits, stamp: str) -> _File | FileOutcome:
     """Load and chunk a file; an unchanged file is settled here (stale chunks dropped), without embedding."""
     try:
-        docs = load_documents(path, source, max_file_bytes)
-        chunks = [c for doc in docs for c in chunk_document(doc, spec, tokenizer)]
+        docs = load_documents(path, source, limits)
+        chunks = chunk_within(docs, spec, tokenizer, limits.max_chunks, source)
         existing = store.existing_ids(collection, [c.id for c in chunks])
         fresh = [c for c in chunks if c.id not in existing]
         wanted: dict[str, list[str]] = {doc.source: [] for doc in docs}

@@ -58,3 +58,23 @@ def _pdf(objects: list[bytes]) -> bytes:
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def write_pdf_repeated_page(path: Path, nodes: int, per_node: int | None = None, *, declared: int | None = None) -> Path:
+    """A PDF of one real page listed nodes × per_node times (per_node defaults to nodes): a page tree of `nodes` nodes,
+    each naming the same page `per_node` times. A few kB that ask for that many pages of text extraction. `declared`:
+    the page count the file claims, when it lies."""
+    per_node = per_node or nodes
+    page_refs = b" ".join([b"4 0 R"] * per_node)
+    node_refs = b" ".join([b"3 0 R"] * nodes)
+    body = b"BT /F1 11 Tf 50 780 Td (The first ferry leaves at 6:40.) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (node_refs, nodes * per_node if declared is None else declared),
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (page_refs, per_node),
+        b"<< /Type /Page /MediaBox [0 0 612 842] /Contents 5 0 R /Resources << /Font << /F1 6 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(body), body),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    path.write_bytes(_pdf(objects))
+    return path

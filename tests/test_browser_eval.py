@@ -55,3 +55,16 @@ def test_click_a_tune_heatmap_cell_to_open_that_run(dashboard_with_runs, page: P
     expect(page).to_have_url(re.compile(rf"/evaluation\?run={ids['sweep3']}(&|$)"), timeout=30_000)
     expect(page.get_by_role("combobox", name="Run", exact=True)).to_have_value(re.compile(f"^{ids['sweep3']} "))
     page.screenshot(path=str(ARTIFACTS / "tune_cell_opened.png"), full_page=True)
+
+
+def test_a_table_offers_only_the_pages_escaped_csv_download(dashboard_with_runs, page: Page):
+    """Streamlit's own table download writes cells as they are (a spreadsheet runs "=…"): it is turned off
+    (.streamlit/config.toml), and the page's Download CSV goes through evaluation.export.csv_text."""
+    url, ids = dashboard_with_runs
+    page.goto(f"{url}/evaluation?run={ids['before']}")
+    expect(page.get_by_text("2 of 3 scored").first).to_be_visible(timeout=60_000)
+    page.locator(".st-key-eval-table").hover()
+    toolbar = page.get_by_test_id("stElementToolbar").filter(has=page.get_by_role("button", name="Search"))
+    expect(toolbar.first).to_be_visible(timeout=30_000)  # the table's toolbar is shown...
+    expect(page.get_by_role("button", name="Download as CSV")).to_have_count(0)  # ...without the unescaped download
+    expect(page.get_by_role("button", name="Download CSV")).to_be_visible()

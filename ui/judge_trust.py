@@ -93,11 +93,9 @@ def _pairs(upload: UploadedFile | None) -> tuple[list[LabelledAnswer], str] | No
     """The labelled answers to check: an upload, else the default pairs; None (with the reason shown) if unusable."""
     try:
         if upload is not None:
-            return parse_pairs(upload.getvalue().decode("utf-8"), upload.name), upload.name
+            return parse_pairs(upload.getvalue(), upload.name), upload.name
         path = default_pairs()
         return load_pairs(path), str(path)
-    except UnicodeDecodeError:
-        st.error(f"{literal(upload.name)}: not UTF-8 text.", icon=":material/error:")
     except PairFileError as exc:
         st.error(literal(str(exc)), icon=":material/error:")
     return None

@@ -9,10 +9,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from ingest.chunking import MAX_CHUNK_TOKENS, Chunk, ChunkSpec, TokenCounter, chunk_document, tokenizer_for
+from ingest.chunking import MAX_CHUNK_TOKENS, Chunk, ChunkSpec, TokenCounter, chunk_within, tokenizer_for
 from ingest.embedder import EmbedderUnavailableError
 from ingest.ingestor import FileOutcome, IngestProgress, IngestReport
-from ingest.loaders import load_documents
+from ingest.loaders import FileLimits, load_documents
 from ingest.store import StoredChunk
 from ingest.uploads import staged_uploads
 from settings import Settings
@@ -32,11 +32,11 @@ def token_counter(_settings: Settings) -> TokenCounter | None:
 
 
 def load_preview(settings: Settings, name: str, upload: bytes | None, path: Path | None) -> list:
-    """The documents of one uploaded or on-disk file, read exactly as ingest would read them."""
+    """The documents of one uploaded or on-disk file, read exactly as ingest would read them (its limits included)."""
     if upload is not None:
         with staged_uploads([(name, upload)], settings.data_dir) as [(staged, source)]:
-            return load_documents(staged, source, settings.max_file_bytes)
-    return load_documents(path, name, settings.max_file_bytes)
+            return load_documents(staged, source, FileLimits.of(settings))
+    return load_documents(path, name, FileLimits.of(settings))
 
 
 def chunk_table(chunks: list[Chunk], counter: TokenCounter | None) -> pd.DataFrame:
@@ -69,8 +69,9 @@ def marked_text(text: str, chunks: list[Chunk], limit: int = PREVIEW_CHARS) -> s
     return "".join(out) + ("\n…" if len(text) > limit else "")
 
 
-def show_preview(doc, spec: ChunkSpec, counter: TokenCounter | None) -> None:
-    chunks = chunk_document(doc, spec, counter)
+def show_preview(doc, spec: ChunkSpec, counter: TokenCounter | None, max_chunks: int) -> None:
+    """The chunks of one document, within the per-file chunk limit ingest applies (a LoadError past it)."""
+    chunks = chunk_within([doc], spec, counter, max_chunks, doc.source)
     table = chunk_table(chunks, counter)
     summary = f"{len(chunks)} chunks of {literal(doc.source)} with {spec.strategy} {spec.size}/{spec.overlap} {spec.unit}"
     if counter:

@@ -15,7 +15,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from evaluation.aggregate import abstention_report, aggregate, failure_label, metric_status, outcome_counts
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, KeptUpload, available_sets, keep_upload, load_eval_set
-from evaluation.export import finetune_jsonl, flipped, run_json, run_means, sample_table
+from evaluation.export import csv_text, finetune_jsonl, flipped, run_json, run_means, sample_table
 from evaluation.metrics import NEEDS_REFERENCE, SECONDS_PER_QUESTION, Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
@@ -226,7 +226,7 @@ with tab_run:
                     st.text(ctx["text"])
 
     dl = st.columns(3)
-    dl[0].download_button("Download CSV", table.to_csv(index=False), f"run-{chosen}.csv", "text/csv", key="eval.csv")
+    dl[0].download_button("Download CSV", csv_text(table), f"run-{chosen}.csv", "text/csv", key="eval.csv")
     dl[1].download_button("Download JSON", json.dumps(run_json(run, samples), ensure_ascii=False, indent=2),
                           f"run-{chosen}.json", "application/json", key="eval.json")
     threshold = dl[2].slider("Fine-tuning export: min faithfulness", 0.0, 1.0, 0.9, 0.05, key="eval.ft_threshold")

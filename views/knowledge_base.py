@@ -102,7 +102,7 @@ if spec and candidates:
         picked = st.selectbox("Document", list(candidates), key="kb.preview_doc")
         try:
             docs = kb_widgets.load_preview(config, *candidates[picked])
-            kb_widgets.show_preview(docs[0], spec, kb_widgets.token_counter(base))
+            kb_widgets.show_preview(docs[0], spec, kb_widgets.token_counter(base), config.max_chunks_per_file)
         except LoadError as exc:
             st.warning(literal(str(exc)), icon=":material/warning:")
 

@@ -8,7 +8,7 @@ import streamlit as st
 from evaluation.aggregate import FOLDED_CHECKS, answer_check_curve, coverage_curve
 from evaluation.cache import default_cache
 from evaluation.evalset import EvalSetError, load_eval_set
-from evaluation.export import group_table, groups, sweep_table
+from evaluation.export import csv_text, group_table, groups, sweep_table
 from evaluation.metrics import Judge, JudgeUnavailableError
 from evaluation.runner import Components
 from evaluation.runstore import RunStore
@@ -221,6 +221,8 @@ with tab_sweep:
                    "n", *measured]
         st.dataframe(shown[columns], hide_index=True, width="stretch", key="tune.sweep_table",
                      column_config={"open": st.column_config.LinkColumn("run", display_text="open run")})
+        st.download_button("Download CSV", csv_text(table), f"sweep-{sweep_id}.csv", "text/csv", key="tune.sweep_csv",
+                           help="Every cell with its numbers and their 95 % intervals (`_low`, `_high`)")
         if cheap_first:
             st.caption(f"Stage: **{STAGE_RETRIEVAL}** = screened by retrieval alone; **{STAGE_FULL}** = also answered "
                        "and judged. Rank is the retrieval stage's order, 1 = best.")
@@ -239,6 +241,7 @@ with tab_ladder:
         st.plotly_chart(charts.ladder(table, metrics), key="tune.ladder_chart")
         st.dataframe(table[["step", "step_name", *[m for m in metrics if m in table], "seconds", "run_id"]],
                      hide_index=True, width="stretch", key="tune.ladder_table")
+        st.download_button("Download CSV", csv_text(table), f"ladder-{ladder_id}.csv", "text/csv", key="tune.ladder_csv")
 
 with tab_coverage:
     all_runs = runs.runs()
