@@ -94,7 +94,8 @@ def labelled_run(entries: list[LogEntry]) -> LabelledRun | None:
         "metrics": [],
     }
     latest = max(e.feedback_at or e.asked_at for e in entries if e.label is not None)
+    answers = f"{len(samples)} answer{'' if len(samples) == 1 else 's'}"
     summary = RunSummary(id=LOG_RUN, created_at=latest.isoformat(timespec="seconds"), status="labelled",
-                         eval_set=f"question log, {len(samples)} answer{'' if len(samples) == 1 else 's'} with feedback", n_items=len(samples),
-                         n_done=len(samples), config=config)
+                         eval_set=f"question log, {answers} with feedback", n_items=len(samples), n_done=len(samples),
+                         config=config)
     return LabelledRun(summary, samples)
