@@ -129,7 +129,7 @@ def test_log_page_filters_drills_into_an_answer_and_takes_feedback(app, sample_d
     assert app.query_params["model"] == "qwen2.5-1.5b"
     app.multiselect(key="log.model").unselect("qwen2.5-1.5b").run()
 
-    app.selectbox(key="log.open.None").select(confirmed).run()  # the drill-down, remembered in the URL
+    app.selectbox(key="log.open.url").select(confirmed).run()  # the drill-down, remembered in the URL
     assert app.query_params["q"] == str(confirmed)
     shown = texts(app.markdown)
     assert f"**{COLONY}**" in shown and ":green[**supported**] The passages state the answer to the question." in shown
@@ -139,6 +139,9 @@ def test_log_page_filters_drills_into_an_answer_and_takes_feedback(app, sample_d
     thumbs.set_value(1).run()
     assert log.entry(confirmed).label == "right answer"
     assert "Feedback: **right answer**" in texts(app.caption)
+    app.selectbox(key="log.open.url").select(flagged).run()  # another question, then a rerun: it stays open
+    app.checkbox(key="log.abstained").check().uncheck().run()
+    assert "**Who founded Fort Caroline?**" in texts(app.markdown) and app.query_params["q"] == str(flagged)
     charts = app.get("plotly_chart")
     assert len(charts) == 4  # shares, P(supported), seconds, feedback: over time
     configs = next(d.value for d in app.dataframe if "configuration" in d.value.columns)

@@ -177,7 +177,8 @@ def drilldown(log: QuestionLog, shown: pd.DataFrame, selected: list[int]) -> Non
     ids = [int(i) for i in shown["id"]]
     questions = dict(zip(ids, shown["question"], strict=True))
     wanted = selected[-1] if selected else (int(params["q"]) if params.get("q", "").isdigit() else None)
-    chosen = st.selectbox("Open a question", [None, *ids], key=f"log.open.{wanted}",
+    # a row selected in the table opens it (a new widget, so its default counts); else the URL's question opens first
+    chosen = st.selectbox("Open a question", [None, *ids], key=f"log.open.{selected[-1] if selected else 'url'}",
                           index=[None, *ids].index(wanted) if wanted in ids else 0,
                           format_func=lambda i: "choose a question…" if i is None else f"#{i} · {questions[i][:100]}")
     if chosen is None:
