@@ -10,7 +10,9 @@ import pandas as pd
 from pipeline.question_log import LogEntry
 
 STATUSES = ["answered", "flagged", "withheld", "abstained"]
-FEEDBACK = ["right answer", "wrong answer", "should have abstained", "right to abstain", "should have answered"]
+# feedback labels (pipeline.question_log.Label) by the thumb that gave them
+THUMBS_UP = ("right answer", "right to abstain")
+THUMBS_DOWN = ("wrong answer", "should have abstained", "should have answered")
 # config fields worth naming when they tell two configurations apart, with how they read
 SHORT_NAMES = {"llm_model": "", "collection": "", "retrieval_mode": "", "grounding_policy": "", "top_k": "top-k ",
                "min_score": "min score ", "grounding_answer_threshold": "cut ", "rerank": "rerank ",
@@ -60,7 +62,7 @@ def filter_log(frame: pd.DataFrame, *, flagged: bool = False, abstained: bool = 
     if abstained:
         keep &= frame["status"].isin(["withheld", "abstained"])
     if thumbs_down:
-        keep &= frame["feedback"].isin(["wrong answer", "should have abstained", "should have answered"])
+        keep &= frame["feedback"].isin(THUMBS_DOWN)
     if collections:
         keep &= frame["collection"].isin(collections)
     if models:
@@ -92,8 +94,7 @@ def _summary(group: pd.DataFrame) -> dict:
         **{status: statuses.get(status, 0) / len(group) for status in STATUSES},
         "seconds p50": group["seconds"].quantile(0.5), "seconds p95": group["seconds"].quantile(0.95),
         "mean P(supported)": group["P(supported)"].mean(),
-        "thumbs up": int(feedback.isin(["right answer", "right to abstain"]).sum()),
-        "thumbs down": int(feedback.isin(["wrong answer", "should have abstained", "should have answered"]).sum()),
+        "thumbs up": int(feedback.isin(THUMBS_UP).sum()), "thumbs down": int(feedback.isin(THUMBS_DOWN).sum()),
     }
 
 

@@ -3,32 +3,15 @@ filters, drill-down, feedback and eval set, and the Tune page's curves drawn on 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from streamlit.testing.v1 import AppTest
 
 from evaluation.evalset import available_sets, load_eval_set
 from evaluation.feedback import LOG_RUN
 from pipeline.question_log import Feedback, QuestionLog
-from tests.apptest import fresh_app
 from tests.log_seed import make_answer, seed
-from ui import resources
+from tests.test_pages import app, texts  # noqa: F401 - the dashboard with a scripted answering model
 
 COLONY = "What was the name of the Florida Huguenot colony?"
-
-
-@pytest.fixture
-def app(settings, monkeypatch) -> Iterator[AppTest]:
-    monkeypatch.setattr(resources, "chat_model",
-                        lambda config: FakeListChatModel(responses=["The colony was named Fort Caroline."]))
-    with fresh_app() as app:
-        yield app
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def ask(app: AppTest, question: str) -> None:

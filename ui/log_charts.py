@@ -6,11 +6,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from evaluation.log_report import STATUSES
+from evaluation.log_report import STATUSES, THUMBS_DOWN, THUMBS_UP
 
 STATUS_COLORS = {"answered": "#16a34a", "flagged": "#f97316", "withheld": "#dc2626", "abstained": "#94a3b8"}
 THUMB_COLORS = {"thumbs up": "#16a34a", "thumbs down": "#dc2626", "no feedback": "#cbd5e1"}
-UP, DOWN = ("right answer", "right to abstain"), ("wrong answer", "should have abstained", "should have answered")
 LEGEND = {"orientation": "h", "y": 1.15}
 
 
@@ -29,7 +28,7 @@ def status_shares(table: pd.DataFrame, bucket: str) -> go.Figure:
 def p_supported(frame: pd.DataFrame, cut: float | None = None) -> go.Figure:
     """How the answer check's P(supported) spreads, split by feedback: the cut worth setting separates the thumbs."""
     fig = go.Figure()
-    groups = {"thumbs up": frame["feedback"].isin(UP), "thumbs down": frame["feedback"].isin(DOWN)}
+    groups = {"thumbs up": frame["feedback"].isin(THUMBS_UP), "thumbs down": frame["feedback"].isin(THUMBS_DOWN)}
     groups["no feedback"] = ~(groups["thumbs up"] | groups["thumbs down"])
     for name, rows in groups.items():
         values = frame.loc[rows, "P(supported)"].dropna()

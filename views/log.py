@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from evaluation.log_report import log_frame, over_time, per_configuration
+from evaluation.log_report import THUMBS_DOWN, THUMBS_UP, log_frame, over_time, per_configuration
 from ui import log_charts, resources
 from ui.question_log import COLUMNS, LOG_ERRORS, drilldown, eval_set_from_log, log_filters, log_table
 
@@ -48,8 +48,8 @@ for col, (status, meaning) in zip(cols[1:5], STATUS_HELP.items(), strict=True):
     col.metric(status.capitalize(), n, help=f"{meaning}: {n / len(shown):.0%} of the questions shown" if len(shown)
                else meaning)
 cols[5].metric("Feedback", f"{int(labelled.sum())}",
-               help=f"thumbs up {int(shown['feedback'].isin(log_charts.UP).sum())}, "
-                    f"down {int(shown['feedback'].isin(log_charts.DOWN).sum())}")
+               help=f"thumbs up {int(shown['feedback'].isin(THUMBS_UP).sum())}, "
+                    f"down {int(shown['feedback'].isin(THUMBS_DOWN).sum())}")
 for col, q in zip(cols[6:], (50, 95), strict=True):
     col.metric(f"p{q} s", f"{shown['seconds'].quantile(q / 100):.1f}" if len(shown) else "–",
                help=f"Seconds from the question to the finished (checked) answer, {q}th percentile")
