@@ -80,7 +80,7 @@ def test_asked_questions_are_in_the_log_after_a_reload_and_a_correction_becomes_
         page.keyboard.press("Enter")  # the name is the field's value before the button is clicked
         wait_idle(page)
         page.get_by_role("button", name="Save as eval set").click()
-        expect(page.get_by_text("Saved 1 questions as thumbs-down.jsonl")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Saved 1 question as thumbs-down.jsonl")).to_be_visible(timeout=30_000)
 
         # run it on the Evaluation page, with one cheap metric
         page.get_by_role("link", name="Open the Evaluation page").click()

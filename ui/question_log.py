@@ -29,7 +29,7 @@ LOG_ERRORS = (StoreError, sqlite3.Error)  # a full disk (StorageFullError is a S
 LOG_ID = "log_id"  # the key of an Ask history item holding its id in the log
 THUMBS = {"up": 1, "down": 0}
 ABSTAIN_CHOICES = ["answered differently", "said it does not know (the documents do not answer this)"]
-COLUMNS = ["id", "asked", "question", "status", "P(supported)", "feedback", "answer", "verdict", "correction",
+COLUMNS = ["id", "asked", "question", "status", "feedback", "P(supported)", "answer", "verdict", "correction",
            "collection", "model", "seconds", "via"]
 
 
@@ -161,11 +161,13 @@ def log_table(shown: pd.DataFrame) -> list[int]:
     selection = st.dataframe(
         shown[COLUMNS], hide_index=True, width="stretch", key="log.table", on_select="rerun",
         selection_mode="multi-row",
-        column_config={"asked": st.column_config.DatetimeColumn("asked (UTC)", format="YYYY-MM-DD HH:mm"),
+        column_config={"id": st.column_config.NumberColumn("#", width="small"),
+                       "asked": st.column_config.DatetimeColumn("asked (UTC)", format="YYYY-MM-DD HH:mm"),
                        "question": st.column_config.TextColumn(width="large"),
                        "answer": st.column_config.TextColumn(width="medium"),
                        "P(supported)": st.column_config.NumberColumn(
-                           format="%.2f", help="The answer check's P(supported): do the passages state the answer?"),
+                           format="%.2f", width="small",
+                           help="The answer check's P(supported): do the passages state the answer?"),
                        "seconds": st.column_config.NumberColumn(format="%.1f")})
     rows = selection.selection.rows if selection else []
     return [int(shown["id"].iloc[r]) for r in rows]
@@ -199,6 +201,10 @@ def drilldown(log: QuestionLog, shown: pd.DataFrame, selected: list[int]) -> Non
             st.json(entry.config, expanded=False)
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def eval_set_from_log(settings: Settings, log: QuestionLog, shown: pd.DataFrame, selected: list[int]) -> None:
     """The chosen rows (the selected ones, else every row shown) saved as an eval set the Evaluation page runs."""
     ids = set(selected) if selected else {int(i) for i in shown["id"]}
@@ -206,10 +212,11 @@ def eval_set_from_log(settings: Settings, log: QuestionLog, shown: pd.DataFrame,
     items = eval_items(entries)
     with_reference = sum(bool(i.reference) for i in items)
     unanswerable = sum(i.answerable is False for i in items)
-    which = f"the {len(selected)} selected rows" if selected else f"all {len(shown)} rows shown (select rows to choose)"
-    st.caption(f"From {which}: {len(items)} distinct questions, {with_reference} with a reference answer (a thumbs-up "
-               f"answer or a typed correction), {unanswerable} the documents should not answer (marked \"should have "
-               "abstained\", or a thumbs-up abstention). Questions without feedback go in unlabelled.")
+    which = (f"the {_count(len(selected), 'selected row')}" if selected else
+             f"the {_count(len(shown), 'row')} shown (select rows in the table to choose fewer)")
+    st.caption(f"From {which}: {_count(len(items), 'distinct question')}, {with_reference} with a reference answer "
+               f"(a thumbs-up answer or a typed correction), {unanswerable} the documents should not answer (marked "
+               "\"should have abstained\", or a thumbs-up abstention). Questions without feedback go in unlabelled.")
     cols = st.columns([3, 1])
     name = cols[0].text_input("Eval set name", value=f"question-log-{datetime.now(UTC):%Y%m%d-%H%M}",
                               key="log.set_name", max_chars=100)
@@ -220,8 +227,8 @@ def eval_set_from_log(settings: Settings, log: QuestionLog, shown: pd.DataFrame,
         except EvalSetError as exc:
             st.error(literal(str(exc)), icon=":material/error:")
         else:
-            st.success(f"Saved {len(items)} questions as {literal(path.name)}: choose **Saved: {literal(path.name)}** "
-                       "on the Evaluation page to run it.", icon=":material/check_circle:")
+            st.success(f"Saved {_count(len(items), 'question')} as {literal(path.name)}: choose "
+                       f"**Saved: {literal(path.name)}** on the Evaluation page to run it.", icon=":material/check_circle:")
             st.page_link("views/evaluation.py", label="Open the Evaluation page", icon=":material/monitoring:")
 
 
