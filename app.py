@@ -15,5 +15,6 @@ navigation = st.navigation([
     st.Page("views/knowledge_base.py", title="Knowledge base", icon=":material/library_books:"),
     st.Page("views/evaluation.py", title="Evaluation", icon=":material/monitoring:"),
     st.Page("views/tune.py", title="Tune", icon=":material/tune:"),
+    st.Page("views/log.py", title="Question log", icon=":material/history:"),
 ])
 navigation.run()

@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     # An empty list turns folder ingest off (uploads still work).
     ingest_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [Path("data"), Path("samples")])
 
+    # the question log (pipeline/question_log.py): every answer the Ask page and `python -m pipeline` give, with its
+    # checks, seconds and feedback, in <data_dir>/questions.sqlite; the oldest rows beyond the limit are removed
+    # (those without feedback first), so the file stays bounded
+    question_log: bool = True
+    question_log_max_rows: int = Field(default=10_000, ge=1)
+
     # the dashboard's listening address (`make run`, ops/dashboard.py): loopback unless the operator asks otherwise,
     # since the dashboard has no login and anyone reaching it can read and ingest documents
     server_address: str = "127.0.0.1"
@@ -214,6 +220,10 @@ class Settings(BaseSettings):
     @property
     def runs_db(self) -> Path:
         return self.data_dir / "runs.sqlite"
+
+    @property
+    def question_log_db(self) -> Path:
+        return self.data_dir / "questions.sqlite"
 
     @property
     def judge_endpoint(self) -> tuple[str, str]:

@@ -1,11 +1,12 @@
-"""Re-take the README's Tune screenshots from the runs stored in data/runs.sqlite.
+"""Re-take the README's Tune and question log screenshots from what data/ holds (runs.sqlite, questions.sqlite).
 
-    .venv/bin/python docs/screenshots.py --sweep SWEEP_ID --ladder LADDER_ID --curve RUN_ID
+    .venv/bin/python docs/screenshots.py --sweep SWEEP_ID --ladder LADDER_ID --curve RUN_ID --log ENTRY_ID
 
-Serves the dashboard like the browser tests do (set FQA_DATA_DIR to read another data folder), opens the Tune page in headless Chromium and saves the sweep
-heatmaps (docs/tune_heatmaps.png), the ladder chart (docs/tune_ladder.png) and one run's answer-check curve
-(docs/tune_answer_check.png). The ids are those `python -m evaluation sweep|ladder` and
-`bench/abstention.py --save-run` print (the Tune page's selectboxes show them too).
+Serves the dashboard like the browser tests do (set FQA_DATA_DIR to read another data folder), opens the Tune page in
+headless Chromium and saves the sweep heatmaps (docs/tune_heatmaps.png), the ladder chart (docs/tune_ladder.png) and
+one run's answer-check curve (docs/tune_answer_check.png); then the Question log page with one logged answer opened
+(docs/question_log.png). The ids are those `python -m evaluation sweep|ladder` and `bench/abstention.py --save-run`
+print (the Tune page's selectboxes show them too) and the log page's `#` column.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path[0] = str(DOCS.parent)
 
-from tests.browser import chromium_page, running_dashboard  # noqa: E402
+from tests.browser import chromium_page, running_dashboard, wait_idle  # noqa: E402
 
 CHART = '[data-testid="stPlotlyChart"]'
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--sweep", help="sweep id: saves docs/tune_heatmaps.png")
     parser.add_argument("--ladder", help="ladder id: saves docs/tune_ladder.png")
     parser.add_argument("--curve", metavar="RUN_ID", help="run id: saves docs/tune_answer_check.png")
+    parser.add_argument("--log", metavar="ENTRY_ID", help="logged answer to open: saves docs/question_log.png")
     args = parser.parse_args()
     query = {"sweep": args.sweep, "ladder": args.ladder, "run": args.curve, "gate": args.curve and "answer_check"}
     with running_dashboard() as url, chromium_page(height=2600) as page:  # tall: charts below the fold stay blank
@@ -52,6 +54,19 @@ def main() -> None:
                                   (args.curve, "Coverage trade-offs", "tune_answer_check.png")):
             if wanted:
                 save_tab_chart(page, tab, DOCS / name)
+        if args.log:
+            save_log(page, url, args.log)
+
+
+def save_log(page, url: str, entry_id: str) -> None:  # noqa: ANN001 - a Playwright page
+    """The Question log page, the table and one answer opened (down to its feedback), once everything has drawn."""
+    page.set_viewport_size({"width": 1280, "height": 1760})
+    page.goto(f"{url}/log?q={entry_id}")
+    page.locator(".st-key-log-drilldown [data-testid='stFeedback']").wait_for(timeout=120_000)
+    wait_idle(page)
+    page.wait_for_timeout(5_000)  # the table's canvas and the widgets finish drawing after the elements appear
+    page.screenshot(path=str(DOCS / "question_log.png"))
+    print(f"saved {DOCS / 'question_log.png'}")
 
 
 if __name__ == "__main__":

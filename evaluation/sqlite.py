@@ -1,43 +1,12 @@
-"""One way to open the evaluation databases: a connection per call, committed on success and always closed."""
+"""The evaluation databases (runs, caches) open SQLite as every store does (ingest/sqlite.py); a full disk's message
+says how to finish the run."""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from functools import partial
 
-from ingest.store import StorageFullError
+from ingest import sqlite
 
-
-@contextmanager
-def transaction(path: Path) -> Iterator[sqlite3.Connection]:
-    """A short-lived connection: the dashboard and the CLI may write the same file, so nothing is held open.
-
-    The 30 s timeout waits out the other writer; rows index by name or position (sqlite3.Row). A full disk is a
-    StorageFullError (a StoreError, so every page and CLI already words it), never a half-written row.
-    """
-    conn = sqlite3.connect(path, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        with conn:
-            yield conn
-    except sqlite3.OperationalError as exc:
-        if "disk is full" not in str(exc):  # SQLITE_FULL
-            raise
-        # SQLite rolled the transaction back: every row committed before is intact and readable
-        raise StorageFullError(
-            f"the disk holding {path} is full ({shutil.disk_usage(path.parent).free / 2**20:.1f} MB free): this write "
-            "was not saved; everything saved before it is intact. Free some space, then resume the run "
-            "(python -m evaluation resume RUN_ID; answers already scored are kept)."
-        ) from exc
-    finally:
-        conn.close()
-
-
-def create(path: Path, schema: str) -> None:
-    """The database file and its tables, if missing (the folder too)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with transaction(path) as conn:
-        conn.executescript(schema)
+RESUME = "Free some space, then resume the run (python -m evaluation resume RUN_ID; answers already scored are kept)."
+transaction = partial(sqlite.transaction, on_full=RESUME)
+create = partial(sqlite.create, on_full=RESUME)

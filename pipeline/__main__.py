@@ -2,13 +2,15 @@
        [--mode dense|mmr|hybrid] [--rerank none|cheap|llm] [--expand none|multi|hyde] [--fetch-k N] [--json]
 
 Prints the answer token by token as the model writes it (unless --json, or the strict policy, which shows
-nothing it has not checked), then the grounding check per claim and the citations.
+nothing it has not checked), then the grounding check per claim and the citations. Every answer is kept in the question
+log (pipeline/question_log.py) unless FQA_QUESTION_LOG=false.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 
 from pydantic import ValidationError
@@ -19,6 +21,7 @@ from pipeline.answer import Answer
 from pipeline.chain import stream_answer
 from pipeline.grounding import with_answer_cut
 from pipeline.llm import LLMError, make_chat_model
+from pipeline.question_log import log_answer
 from pipeline.retrieval import best_similarity
 from settings import Settings, plain_error
 
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         client.close()
+    try:
+        log_answer(settings, answer, "cli")
+    except (StoreError, sqlite3.Error) as exc:  # the answer stands; only its log entry is missing
+        print(f"warning: this answer was not kept in the question log: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps(answer.cli_json(), ensure_ascii=False))
         return 0

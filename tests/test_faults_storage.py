@@ -18,9 +18,11 @@ from evaluation.runstore import RunStore, SampleRow
 from ingest import __main__ as ingest_cli
 from ingest.store import MIN_FREE_BYTES, StorageFullError
 from ingest.uploads import staged_uploads
+from pipeline.question_log import QuestionLog
 from settings import Settings
 from tests.apptest import fresh_app
 from tests.conftest import REPO, open_store
+from tests.log_seed import make_answer
 
 HOLD = ("import sys; from settings import Settings; from ingest.store import open_client; "
         "client = open_client(Settings()); print('holding', flush=True); sys.stdin.read(); client.close()")
@@ -153,6 +155,21 @@ def test_a_full_disk_while_saving_an_evaluation_keeps_the_rows_saved_before(smal
     filler.unlink()
     runs.add_sample(run_id, sample_row(2, "Rome."))
     assert [r.answer for r in RunStore(small_disk / "runs.sqlite").samples(run_id)] == ["Paris.", "Berlin.", "Rome."]
+
+
+def test_a_full_disk_while_logging_an_answer_keeps_the_answers_logged_before(small_disk):
+    log = QuestionLog(small_disk / "questions.sqlite")
+    first = log.record(make_answer("Question 1?", "Paris."), "ask", 100)
+    filler = fill(small_disk, 0)
+    with pytest.raises(StorageFullError) as refused:
+        log.record(make_answer("Question 2?", "Rome. " * 200_000), "ask", 100)
+    assert str(refused.value).endswith("everything saved before it is intact. Free some space: until then answers are "
+                                       "given but not logged.")
+    assert [e.id for e in log.entries()] == [first]  # readable while full, nothing half-written
+    filler.unlink()
+    second = log.record(make_answer("Question 2?", "Rome."), "ask", 100)
+    assert [e.question for e in QuestionLog(small_disk / "questions.sqlite").entries()] == ["Question 2?", "Question 1?"]
+    assert second > first
 
 
 def test_a_full_disk_while_staging_an_upload_is_a_message_and_leaves_no_partial_files(small_disk):

@@ -10,6 +10,7 @@ from evaluation.runstore import RunStore
 from ingest.embedder import embedder_info, make_embedder
 from ingest.store import VectorStore, open_client
 from pipeline.llm import make_chat_model
+from pipeline.question_log import QuestionLog
 from settings import Settings
 
 
@@ -32,6 +33,13 @@ def embedder() -> Embeddings:
 @st.cache_resource(show_spinner=False)
 def run_store() -> RunStore:
     return RunStore(settings().runs_db)
+
+
+@st.cache_resource(show_spinner=False)
+def question_log() -> QuestionLog | None:
+    """The question log to read and give feedback in: None when logging is off and nothing was ever logged."""
+    base = settings()
+    return QuestionLog(base.question_log_db) if base.question_log or base.question_log_db.exists() else None
 
 
 def chat_model(config: Settings) -> BaseChatModel:

@@ -10,6 +10,7 @@ from pipeline.llm import LLMError
 from pipeline.grounding import answer_cut, judge_settings, with_answer_cut
 from settings import public_url
 from ui import resources
+from ui.question_log import answer_feedback, remember
 from ui.retrieval_controls import retrieval_controls
 from ui.safe_text import literal
 from ui.widgets import collection_picker, empty_knowledge_base, guarded, show_answer, store_or_stop, stream_as_text
@@ -88,7 +89,7 @@ if asked and question.strip():
         st.error(literal(str(exc)), icon=":material/cloud_off:")
     else:
         live.empty()
-        history.insert(0, answer.model_dump())
+        history.insert(0, remember(config, answer))  # kept in the question log, as the CLI's answers are
 elif asked:
     st.warning("Type a question first.")
 
@@ -100,5 +101,6 @@ for i, item in enumerate(history):
     with st.container(border=True):
         st.markdown(f"**{literal(answer.question)}**")
         show_answer(answer)
+        answer_feedback(item)
     if i == 0 and len(history) > 1:
         st.caption("Earlier questions")

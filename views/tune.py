@@ -17,6 +17,7 @@ from evaluation.sweep import DEFAULT_FINALISTS, SweepError, SweepProgress, grid,
 from pipeline.grounding import answer_cut
 from pipeline.llm import LLMError
 from ui import charts, jobs, resources
+from ui.question_log import coverage_samples, labelled_log_run
 from ui.safe_text import literal
 from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded, run_label
 
@@ -244,11 +245,13 @@ with tab_ladder:
         st.download_button("Download CSV", csv_text(table), f"ladder-{ladder_id}.csv", "text/csv", key="tune.ladder_csv")
 
 with tab_coverage:
-    all_runs = runs.runs()
+    labelled = labelled_log_run()  # the question log's answers with feedback, drawn like a run
+    all_runs = [*([labelled.summary] if labelled else []), *runs.runs()]
     if not all_runs:
         st.info("No runs yet. Each evaluation run (Evaluation page, or `python -m evaluation run --set "
                 "samples/eval/sample.jsonl`) shows here what raising the minimum similarity or the answer check's "
-                "cut would trade; so do answers stored with `bench/abstention.py --save-run`.",
+                "cut would trade; so do answers stored with `bench/abstention.py --save-run`, and the question log "
+                "once answers have thumbs up or down.",
                 icon=":material/tune:")
     else:
         by_id = {r.id: r for r in all_runs}
@@ -256,7 +259,7 @@ with tab_coverage:
         run_id = st.selectbox("Run", ids, key="tune.coverage_run", format_func=lambda i: run_label(by_id[i]),
                               index=ids.index(params["run"]) if params.get("run") in ids else 0)
         run = by_id[run_id]
-        samples = runs.samples(run_id)
+        samples = coverage_samples(runs, run_id, labelled)
         shown = list(GATES.values())
         gate = GATES[st.radio("Threshold on", list(GATES), horizontal=True, key="tune.coverage_gate",
                               index=shown.index(params["gate"]) if params.get("gate") in shown else 0)]
