@@ -29,7 +29,7 @@ TEXT_KEYWORDS = {"label", "body", "text", "help", "caption"}
 NUMBERS = {"len", "int", "round", "float", "sum", "max", "min", "abs", "percent", "size_text"}
 # names of counts, positions and numbers (a value of one of these is an int or float we computed)
 COUNT = re.compile(r"^(n|n_\w+|\w+_count|done|total|judged|kept|answerable|question_no|marker|chunk_index|start|end|"
-                   r"top_k|repeats)$")
+                   r"top_k|repeats|with_reference|unanswerable|q)$")
 OURS = {  # values this project makes itself, from its own words, settings or identifier-checked names, never from a
     # document, an upload, an eval row, a model or an endpoint
     "job.elapsed", "exc.job.elapsed",  # a duration we format ("2 min")
@@ -43,6 +43,8 @@ OURS = {  # values this project makes itself, from its own words, settings or id
     "public_url", "base.sample_kb", "base.judge_model", "base.llm_model", "config.llm_model", "judge_model",
     "settings.judge_model", "settings.data_dir", "roots_hint", "plain_error",  # the operator's settings
     "spec.strategy", "spec.unit", "MAX_CHUNK_TOKENS",
+    "_count", "entry.id", "which", "note", "status", "meaning",  # question log: counts, row ids, our sentences and
+    # STATUS_HELP; feedback_note makes the typed correction literal
 }
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 from evaluation.log_report import THUMBS_DOWN, THUMBS_UP, log_frame, over_time, per_configuration
 from ui import log_charts, resources
 from ui.question_log import COLUMNS, LOG_ERRORS, drilldown, eval_set_from_log, log_filters, log_table
+from ui.safe_text import literal
 
 STATUS_HELP = {"answered": "Answers the check confirmed (or left unchecked with the check off)",
                "flagged": "Answers given with claims the check marked", "withheld": "Answers the strict policy withheld",
@@ -29,7 +30,7 @@ log = resources.question_log()
 try:
     entries = log.entries() if log else []
 except LOG_ERRORS as exc:
-    st.error(f"The question log cannot be read: {exc}", icon=":material/error:")
+    st.error(f"The question log cannot be read: {literal(str(exc))}", icon=":material/error:")
     st.stop()
 if not entries:
     st.info("No questions yet. Ask one on the Ask page (or `python -m pipeline \"…\"`): each answer is kept here with "
