@@ -78,7 +78,9 @@ class Settings(BaseSettings):
     qdrant_engine: Literal["local", "edge"] = "edge"
     collection: str = "sample"
     sample_kb: Path = Path("samples/kb")
-    sample_eval_set: Path = Path("samples/eval/sample.jsonl")
+    sample_eval_set: Path = Path("samples/eval/sample.jsonl")  # the quick set: 20 questions
+    # the large set (the quick 20 first, then whole articles' questions): enough to tell sweep cells apart
+    sample_eval_set_large: Path = Path("samples/eval/sample_large.jsonl")
 
     # embeddings: the bundled ONNX MiniLM unless an OpenAI embedding model is named
     embedding_provider: Literal["fastembed", "openai"] = "fastembed"
