@@ -147,7 +147,7 @@ def cmd_resume(args: argparse.Namespace, base: Settings, runs: RunStore) -> int:
 
 
 def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kind: str, configs: list[NamedConfig],
-               finalists: int | None = None) -> int:
+               finalists: int | None = None, full_questions: int | None = None) -> int:
     """Run a ladder or sweep in full, or (with `finalists`) a sweep cheap first; print one line per run."""
     try:
         items = _items(args.set, args.limit)
@@ -169,7 +169,7 @@ def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kin
                                                 kb_root=args.kb, **common)
             else:
                 group_id, run_ids = run_cheap_first(settings, configs, items, args.set.name, parts, kb_root=args.kb,
-                                                    finalists=finalists, **common)
+                                                    finalists=finalists, full_questions=full_questions, **common)
     except RUNTIME_ERRORS as exc:
         return _fail(str(exc), 1)
     if finalists is not None:
@@ -209,7 +209,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings, runs: RunStore) -> i
         configs = grid(args.chunk_sizes, args.chunk_overlaps, args.top_ks)
     except SweepError as exc:
         return _fail(str(exc))
-    return _run_group(args, settings, runs, "sweep", configs, args.finalists if args.cheap_first else None)
+    return _run_group(args, settings, runs, "sweep", configs, args.finalists if args.cheap_first else None,
+                      args.full_questions)
 
 
 def cmd_ladder(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
@@ -375,6 +376,9 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--finalists", type=int, default=DEFAULT_FINALISTS,
                        help=f"cells evaluated in full after the retrieval stage (default {DEFAULT_FINALISTS}; "
                             "0 = retrieval only, no LLM server needed)")
+    sweep.add_argument("--full-questions", type=int, metavar="N",
+                       help="the finalists are evaluated in full on the first N questions only (default: all); the "
+                            "retrieval stage screens every question")
     ladder = sub.add_parser("ladder", help="an ordered list of named config changes, baseline first")
     ladder.add_argument("--steps", type=Path, required=True, help='JSON: [{"name": "baseline", "overrides": {}}, …]')
     for p in (sweep, ladder):
@@ -426,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--repeats must be at least 1")
     if getattr(args, "finalists", 0) < 0:
         return _fail("--finalists must be 0 or more")
+    if (getattr(args, "full_questions", None) or 1) < 1:
+        return _fail("--full-questions must be 1 or more")
     if hasattr(args, "kb"):
         args.kb = args.kb or settings.sample_kb
     runs = RunStore(settings.runs_db)
