@@ -9,7 +9,7 @@ from pipeline.chain import stream_answer
 from pipeline.llm import LLMError
 from pipeline.grounding import default_answer_cut, judge_settings
 from settings import public_url
-from ui import resources
+from ui import profiles, resources
 from ui.retrieval_controls import retrieval_controls
 from ui.safe_text import literal
 from ui.widgets import collection_picker, empty_knowledge_base, guarded, show_answer, store_or_stop, stream_as_text
@@ -21,6 +21,7 @@ st.caption("Answers come only from your documents, with the passages they rely o
            "When the passages do not hold the answer, it says so.")
 
 store = store_or_stop()
+profiles.ask_sidebar(store)  # which configuration this page starts from, with what it scored
 collection = collection_picker(store, key="ask.collection")
 if collection is None:
     empty_knowledge_base()
@@ -28,8 +29,10 @@ if collection is None:
 
 base = resources.settings()
 st.sidebar.subheader("Retrieval")
-top_k = st.sidebar.slider("Passages to retrieve (top-k)", 1, 10, base.top_k, key="ask.top_k")
-min_score = st.sidebar.slider("Minimum similarity to answer", 0.0, 1.0, base.min_score, 0.05, key="ask.min_score",
+# the ranges stretch to a profile's values (top-k up to 50, similarity down to -1 are valid settings)
+top_k = st.sidebar.slider("Passages to retrieve (top-k)", 1, max(10, base.top_k), base.top_k, key="ask.top_k")
+min_score = st.sidebar.slider("Minimum similarity to answer", min(0.0, base.min_score), 1.0, base.min_score, 0.05,
+                              key="ask.min_score",
                               help="Below this cosine similarity the pipeline abstains without asking the model.")
 retrieval = retrieval_controls(base, "ask.retrieval", hybrid_available=store.is_hybrid(collection))
 st.sidebar.subheader("Model")
@@ -62,6 +65,7 @@ config = base.with_overrides(collection=collection, top_k=top_k, min_score=min_s
                              grounding_answer_threshold=answer_cut, llm_model=llm_model, **retrieval)
 st.sidebar.caption(f"Answering `{config.llm_model}` at `{public_url(config.openai_base_url)}`; grounding judge "
                    f"`{judge_model}`")
+profiles.save_choices(config)
 
 with st.form("ask.form", clear_on_submit=False, border=False):
     question = st.text_input("Question", key="ask.question", placeholder="e.g. What modern city did Khanbaliq become?")
