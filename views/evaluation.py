@@ -20,7 +20,7 @@ from evaluation.metrics import NEEDS_REFERENCE, SECONDS_PER_QUESTION, Judge, Jud
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
 from settings import Settings, public_url
-from ui import charts, costs, profiles, resources
+from ui import charts, costs, first_chart, profiles, resources
 from ui.evalset_editor import eval_sets_section
 from ui.judge_trust import judge_trust
 from ui.safe_text import literal
@@ -34,6 +34,7 @@ st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?
 
 store, runs, base, collection = eval_page_setup("eval")
 params = st.query_params
+first_chart.section(runs)  # made by the dashboard itself on a new data folder (ui/first_chart.py)
 
 
 def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUpload | None:
