@@ -31,8 +31,9 @@ llama-server: $(VENV)/.installed build-tools
 build-tools:
 	@command -v cmake >/dev/null && command -v g++ >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq cmake g++ >/dev/null; }
 
+# the bundled sample with the built-in chunking, whatever profile is active (the dashboard ingests a profile's own)
 ingest-sample: setup
-	$(PY) -m ingest samples/kb --collection sample
+	FQA_PROFILE=none $(PY) -m ingest samples/kb --collection sample
 
 llm: setup
 	$(PY) -m ops.llm_server start

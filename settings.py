@@ -6,14 +6,19 @@ Qdrant server exactly as other tools do; everything of our own uses the FQA_ pre
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 LOCAL_LLM_PORT = 8766
 # A name a person types that becomes a path (a collection's folder, a saved eval set's file): a small safe alphabet,
@@ -60,6 +65,64 @@ def plain_error(exc: Exception) -> str:
     return str(exc)
 
 
+# Profiles (issue 24): a saved configuration, <data_dir>/profiles/NAME.json, readable and editable JSON written by
+# ops/profiles.py ({"name", "created_at", "origin", "settings": {field: value}}); the active one is named in
+# <data_dir>/profiles/_active.json ("_" cannot begin a profile's name). Read here, as a settings source.
+PROFILES = "profiles"
+ACTIVE_PROFILE = "_active.json"
+NO_PROFILE = "none"
+# the operator's fields, never a profile's: endpoints and keys, folders, limits, how the models are served, the
+# dashboard itself. Every other field (chunking, retrieval, grounding, models, whatever is added later) is a
+# configuration a run, a sweep or a ladder can change, so a profile can keep it.
+OPERATOR_FIELDS = UNSTORED | set(URL_FIELDS) | {
+    "qdrant_engine", "sample_kb", "sample_eval_set", "sample_eval_set_large", "embedding_provider",
+    "openai_embedding_model", "llm_timeout_s", "structured_output", "llm_threads", "judge_timeout_s",
+    "judge_concurrency", "llm_retries", "max_file_bytes", "max_upload_files", "max_upload_bytes", "ingest_roots",
+    "server_address", "profile", "first_chart_questions"}
+
+
+@dataclass(frozen=True)
+class ActiveProfile:
+    """Which profile settings started from: its name and values, or the reason it was left out (`problem`)."""
+
+    name: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+    by_environment: bool = False  # chosen with FQA_PROFILE rather than made active in the dashboard
+
+
+# what the profile source read, handed to the Settings object being built (a source returns values, nothing more)
+_PROFILE_READ: ContextVar[ActiveProfile] = ContextVar("profile_read", default=ActiveProfile())
+# set while building an object whose every value is given (a copy, a trial): the profile source is not read then
+_ALL_GIVEN: ContextVar[bool] = ContextVar("all_given", default=False)
+
+
+@contextmanager
+def _all_given() -> Iterator[None]:
+    token = _ALL_GIVEN.set(True)
+    try:
+        yield
+    finally:
+        _ALL_GIVEN.reset(token)
+
+
+def profile_path(data_dir: Path, name: str) -> Path:
+    """Where the profile `name` is kept; the name passes `identifier` first, so it never leaves the folder."""
+    return Path(data_dir) / PROFILES / f"{identifier(name, 'profile')}.json"
+
+
+def active_profile_name(data_dir: Path) -> str | None:
+    """The name made active in the dashboard, None when none is; ValueError when the marker file is broken."""
+    marker = Path(data_dir) / PROFILES / ACTIVE_PROFILE
+    if not marker.exists():
+        return None
+    try:
+        name = json.loads(marker.read_text(encoding="utf-8"))["name"]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{marker} does not say which profile is active ({exc.__class__.__name__}: {exc})") from exc
+    return identifier(name, "profile")
+
+
 def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
@@ -78,7 +141,15 @@ class Settings(BaseSettings):
     qdrant_engine: Literal["local", "edge"] = "edge"
     collection: str = "sample"
     sample_kb: Path = Path("samples/kb")
-    sample_eval_set: Path = Path("samples/eval/sample.jsonl")
+    sample_eval_set: Path = Path("samples/eval/sample.jsonl")  # the quick set: 20 questions
+    # the large set (the quick 20 first, then whole articles' questions): enough to tell sweep cells apart
+    sample_eval_set_large: Path = Path("samples/eval/sample_large.jsonl")
+    # the configuration to start from (issue 24): "" = the profile made active in the dashboard (or none), a name =
+    # that saved profile, "none" = the built-in defaults whatever is active. The environment still wins over it
+    profile: str = ""
+    # the Evaluation page's first chart: faithfulness of this many bundled sample questions, computed in the
+    # background when the dashboard starts on a data folder without it; 0 = never
+    first_chart_questions: int = Field(default=4, ge=0, le=20)
 
     # embeddings: the bundled ONNX MiniLM unless an OpenAI embedding model is named
     embedding_provider: Literal["fastembed", "openai"] = "fastembed"
@@ -194,6 +265,27 @@ class Settings(BaseSettings):
     query_expansion: Literal["none", "multi", "hyde"] = "none"
     expansion_queries: int = Field(default=3, ge=1, le=5)  # paraphrases written for multi-query expansion
 
+    _profile: ActiveProfile = PrivateAttr(default_factory=lambda: ActiveProfile())
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Keep what the profile source read for this object (then forget it, so no later object inherits it)."""
+        if not _ALL_GIVEN.get():
+            self._profile = _PROFILE_READ.get()
+            _PROFILE_READ.set(ActiveProfile())
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple:
+        """Precedence: arguments, then the environment and `.env` (the operator's), then the active profile, then
+        the built-in defaults."""
+        return init_settings, env_settings, dotenv_settings, ProfileSource(settings_cls), file_secret_settings
+
+    @property
+    def active_profile(self) -> ActiveProfile:
+        """The profile these settings started from (its name, its values, or why it could not be used)."""
+        return self._profile
+
     @field_validator("collection")
     @classmethod
     def _collection_is_identifier(cls, value: str) -> str:
@@ -258,4 +350,84 @@ class Settings(BaseSettings):
         """A validated copy with some fields changed (CLI flags, dashboard widgets)."""
         data = self.model_dump()
         data.update({k: v for k, v in changes.items() if v is not None})
-        return Settings.model_validate(data)
+        with _all_given():
+            changed = Settings.model_validate(data)
+        changed._profile = self._profile
+        return changed
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """The built-in defaults: no environment, no `.env`, no profile (validating would read them all)."""
+        built_in = cls.model_construct()
+        built_in._profile = ActiveProfile()
+        return built_in
+
+
+def profile_settings(path: Path) -> dict[str, Any]:
+    """The "settings" of a profile file, each a field a profile may set; ValueError saying what is wrong otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path} does not exist") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not readable JSON ({exc})") from exc
+    values = data.get("settings") if isinstance(data, dict) else None
+    if not isinstance(values, dict):
+        raise ValueError(f'{path} has no "settings" object')
+    if unknown := sorted(set(values) - set(Settings.model_fields)):
+        raise ValueError(f"{path} sets unknown settings: {', '.join(unknown)}")
+    if operator := sorted(set(values) & OPERATOR_FIELDS):
+        raise ValueError(f"{path} sets {', '.join(operator)}, which only the environment or .env may set")
+    return values
+
+
+def named_error(exc: Exception) -> str:
+    """A validation error with the field each message is about ("top_k: Input should be …"); else the message."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {str(e['msg']).removeprefix('Value error, ')}"
+                         for e in exc.errors())
+    return str(exc)
+
+
+class ProfileSource(PydanticBaseSettingsSource):
+    """The active profile's values, below the environment and `.env` (consulted before it, so they win) and above
+    the built-in defaults. A profile that cannot be used (missing, broken, hand-edited wrongly, or invalid together
+    with the environment) is left out with its reason in `Settings.active_profile.problem`: never an error."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the whole profile is read at once in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        if _ALL_GIVEN.get():
+            return {}  # a copy or a trial object: every value is given
+        read = self._read()
+        _PROFILE_READ.set(read)
+        return read.values
+
+    def _read(self) -> ActiveProfile:
+        state = self.current_state  # what the arguments, the environment and .env set
+        requested = str(state.get("profile") or "").strip()
+        if requested.lower() == NO_PROFILE:
+            return ActiveProfile()
+        data_dir = Path(state.get("data_dir") or self.settings_cls.model_fields["data_dir"].default)
+        name = requested or None
+        try:
+            name = identifier(requested, "profile") if requested else active_profile_name(data_dir)
+            if name is None:
+                return ActiveProfile()
+            values = profile_settings(profile_path(data_dir, name))
+            self._check({**values, **state})
+        except (ValueError, ValidationError) as exc:
+            try:
+                self._check(state)
+            except ValidationError:
+                return ActiveProfile()  # the environment alone is invalid: the operator's error to see, not the profile's
+            which = f"profile {name or requested!r}" if name or requested else "the active profile"
+            problem = f"{which} cannot be used, so the built-in defaults apply: {named_error(exc)}"
+            return ActiveProfile(name, {}, problem, bool(requested))
+        return ActiveProfile(name, values, None, bool(requested))
+
+    def _check(self, data: dict[str, Any]) -> None:
+        """Validate `data` as settings (ValidationError if it is not); the trial object reads no profile."""
+        with _all_given():
+            self.settings_cls.model_validate(data)

@@ -1,4 +1,5 @@
-"""CLI: python -m evaluation run | resume | sweep | ladder | generate | judge-check | export | list | show  (see --help of each)."""
+"""CLI: python -m evaluation run | resume | sweep | ladder | generate | judge-check | profile | export | list | show
+(see --help of each)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from evaluation.evalset import EvalItem, EvalSetError, EvalSetExistsError, load_
 from evaluation.export import csv_text, finetune_jsonl, run_json, sample_table, sweep_table
 from evaluation.judge_check import (CheckProgress, PairFileError, TrustReport, default_pairs, load_pairs, reports_dir,
                                     run_judge_check, verdict)
+from evaluation import promote
 from evaluation.metrics import Judge, JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, eval_set_of_run, resume_evaluation, run_evaluation, settings_of_run
 from evaluation.runstore import RunStore
@@ -31,10 +33,12 @@ from evaluation.testset import DEFAULT_BUDGET_S, MAX_QUESTIONS, GenerationError,
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
 from ingest.loaders import LoadError
 from ingest.store import StoreError, VectorStore, open_client
+from ops import profiles
 from pipeline.llm import LLMError, make_chat_model
 from settings import Settings, plain_error
 
 RUNTIME_ERRORS = (StoreError, EmbedderUnavailableError, JudgeUnavailableError, LLMError, SweepError)
+PROFILED = {"run", "sweep", "ladder", "generate", "judge-check"}  # commands that start from the active profile
 
 
 def report(runs: RunStore, run_id: str) -> dict:
@@ -147,7 +151,7 @@ def cmd_resume(args: argparse.Namespace, base: Settings, runs: RunStore) -> int:
 
 
 def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kind: str, configs: list[NamedConfig],
-               finalists: int | None = None) -> int:
+               finalists: int | None = None, full_questions: int | None = None) -> int:
     """Run a ladder or sweep in full, or (with `finalists`) a sweep cheap first; print one line per run."""
     try:
         items = _items(args.set, args.limit)
@@ -169,7 +173,7 @@ def _run_group(args: argparse.Namespace, settings: Settings, runs: RunStore, kin
                                                 kb_root=args.kb, **common)
             else:
                 group_id, run_ids = run_cheap_first(settings, configs, items, args.set.name, parts, kb_root=args.kb,
-                                                    finalists=finalists, **common)
+                                                    finalists=finalists, full_questions=full_questions, **common)
     except RUNTIME_ERRORS as exc:
         return _fail(str(exc), 1)
     if finalists is not None:
@@ -209,7 +213,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings, runs: RunStore) -> i
         configs = grid(args.chunk_sizes, args.chunk_overlaps, args.top_ks)
     except SweepError as exc:
         return _fail(str(exc))
-    return _run_group(args, settings, runs, "sweep", configs, args.finalists if args.cheap_first else None)
+    return _run_group(args, settings, runs, "sweep", configs, args.finalists if args.cheap_first else None,
+                      args.full_questions)
 
 
 def cmd_ladder(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
@@ -333,6 +338,43 @@ def cmd_export(args: argparse.Namespace, runs: RunStore) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace, settings: Settings, runs: RunStore) -> int:
+    """Profiles from the command line, as on the pages: list, use one, back to the defaults, keep a run or a cell."""
+    try:
+        if args.action == "list":
+            active = settings.active_profile.name
+            for name in profiles.names(settings):
+                try:
+                    line = profiles.describe(profiles.load(settings, name))
+                except profiles.ProfileError as exc:
+                    line = f"cannot be used: {exc}"
+                print(f"{'*' if name == active else ' '} {name}  {line}")
+            if settings.active_profile.problem:
+                print(f"warning: {settings.active_profile.problem}", file=sys.stderr)
+            return 0
+        if args.action == "off":
+            profiles.revert(settings)
+            print("the built-in defaults apply (the environment still overrides them)")
+            return 0
+        if args.action == "use":
+            profile = profiles.activate(settings, args.target)
+        else:
+            if args.step is not None:
+                draft = promote.from_sweep_cell(settings, runs, args.target, args.step)
+            elif (run := runs.run(args.target)) is not None:
+                draft = promote.from_run(settings, runs, run)
+            else:
+                return _fail(f"no run {args.target!r}; for a sweep cell give the sweep id and --step N")
+            profile = profiles.save(settings, args.name or draft.name, draft.settings, draft.origin,
+                                    replace=args.replace)
+            profiles.activate(settings, profile.name)
+    except profiles.ProfileError as exc:
+        return _fail(str(exc))
+    print(f"profile {profile.name!r} is active ({profiles.describe(profile)}): the dashboard and these commands start "
+          "from it")
+    return 0
+
+
 def _common_run_args(parser: argparse.ArgumentParser, needs_set: bool = True) -> None:
     if needs_set:
         parser.add_argument("--set", type=Path, required=True, help=".jsonl or .csv with a 'question' column")
@@ -375,6 +417,9 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--finalists", type=int, default=DEFAULT_FINALISTS,
                        help=f"cells evaluated in full after the retrieval stage (default {DEFAULT_FINALISTS}; "
                             "0 = retrieval only, no LLM server needed)")
+    sweep.add_argument("--full-questions", type=int, metavar="N",
+                       help="the finalists are evaluated in full on the first N questions only (default: all); the "
+                            "retrieval stage screens every question")
     ladder = sub.add_parser("ladder", help="an ordered list of named config changes, baseline first")
     ladder.add_argument("--steps", type=Path, required=True, help='JSON: [{"name": "baseline", "overrides": {}}, …]')
     for p in (sweep, ladder):
@@ -409,6 +454,13 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "json", "finetune"], default="json")
     export.add_argument("--min-faithfulness", type=float, default=0.9, help="finetune: keep answers scored at or above")
     export.add_argument("--out", type=Path)
+    profile = sub.add_parser("profile", help="saved configurations: list, use one, back to the defaults (off), or "
+                                              "keep a run or a sweep cell as one and use it")
+    profile.add_argument("action", choices=["list", "use", "off", "keep"])
+    profile.add_argument("target", nargs="?", help="use: a profile name; keep: a run id, or a sweep id with --step")
+    profile.add_argument("--step", type=int, help="keep: the sweep cell's step number")
+    profile.add_argument("--name", help="keep: the profile's name (default: named after the run or cell)")
+    profile.add_argument("--replace", action="store_true", help="keep: replace a different profile of that name")
     sub.add_parser("list", help="list stored runs")
     show = sub.add_parser("show", help="print one stored run")
     show.add_argument("run_id")
@@ -426,10 +478,16 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--repeats must be at least 1")
     if getattr(args, "finalists", 0) < 0:
         return _fail("--finalists must be 0 or more")
+    if (getattr(args, "full_questions", None) or 1) < 1:
+        return _fail("--full-questions must be 1 or more")
+    if args.command in PROFILED and (note := profiles.cli_note(settings)):
+        print(note, file=sys.stderr)
     if hasattr(args, "kb"):
         args.kb = args.kb or settings.sample_kb
     runs = RunStore(settings.runs_db)
-    commands = {"run": cmd_run, "resume": cmd_resume, "sweep": cmd_sweep, "ladder": cmd_ladder}
+    if args.command == "profile" and args.action in ("use", "keep") and not args.target:
+        return _fail(f"profile {args.action} needs a {'profile name' if args.action == 'use' else 'run or sweep id'}")
+    commands = {"run": cmd_run, "resume": cmd_resume, "sweep": cmd_sweep, "ladder": cmd_ladder, "profile": cmd_profile}
     if args.command in commands:
         return commands[args.command](args, settings, runs)
     if args.command == "export":

@@ -161,8 +161,11 @@ def keep_upload(settings: Settings, name: str, data: bytes) -> KeptUpload:
 
 
 def available_sets(settings: Settings, squad: Path = SQUAD_SAMPLE) -> dict[str, Path]:
-    """Label -> path of every set a person can pick: bundled sample, SQuAD sample if present, saved sets."""
+    """Label -> path of every set a person can pick: the bundled samples (quick and large), the SQuAD sample if
+    present, saved sets."""
     sets = {"Bundled sample": settings.sample_eval_set}
+    if settings.sample_eval_set_large.exists():
+        sets["Bundled sample, large"] = settings.sample_eval_set_large
     if squad.exists():
         sets["SQuAD 2.0 sample"] = squad
     folder = settings.data_dir / EVALSETS

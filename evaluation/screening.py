@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 
+from langchain_core.embeddings import Embeddings
+
 from evaluation.evalset import EvalItem
 from evaluation.intervals import Estimate, mean, rate
 from evaluation.runner import Components, Progress, ShouldContinue, reference_found
@@ -24,8 +26,26 @@ from settings import Settings
 STAGE_RETRIEVAL, STAGE_FULL = "retrieval only", "full evaluation"
 # stage-1 numbers per cell: each a share of questions (Wilson interval) or a mean over them (bootstrap)
 SCREEN_METRICS = ["reference_found", "mrr", "false_abstention", "right_abstention"]
+SCREEN_BATCH = 50  # rows stored per transaction: one commit per row was half the stage's time (bench/screening.py)
 SCREEN_LABELS = {"reference_found": "Reference found (hit rate)", "mrr": "MRR of the reference",
                  "false_abstention": "Gate stops answerable", "right_abstention": "Gate stops unanswerable"}
+
+
+class QueryMemo(Embeddings):
+    """An embedder that embeds each distinct question once: every cell of the retrieval stage asks the same
+    questions, and the query embedding was most of a retrieval's time (bench/screening.py)."""
+
+    def __init__(self, embedder: Embeddings) -> None:
+        self._embedder = embedder
+        self._vectors: dict[str, list[float]] = {}
+
+    def embed_query(self, text: str) -> list[float]:
+        if text not in self._vectors:
+            self._vectors[text] = self._embedder.embed_query(text)
+        return self._vectors[text]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._embedder.embed_documents(texts)
 
 
 def llm_free(settings: Settings) -> Settings:
@@ -52,22 +72,32 @@ def screen_item(settings: Settings, parts: Components, item: EvalItem, idx: int)
 
 def screen_config(settings: Settings, items: list[EvalItem], eval_set: str, parts: Components, extra_config: dict,
                   progress: Progress | None = None, should_continue: ShouldContinue | None = None) -> str:
-    """Screen every item under `settings` (made LLM-free here), each row stored as it is made; returns the screen id.
+    """Screen every item under `settings` (made LLM-free here), storing the rows `SCREEN_BATCH` at a time; returns the
+    screen id. The screen records `settings` as given (before LLM-free), the configuration a profile made from the
+    cell keeps.
 
-    A cancel between questions leaves the screen "cancelled" with the rows it has.
+    A cancel between questions leaves the screen "cancelled" with the rows it has; a crash loses at most one batch
+    (milliseconds of retrieval each, where a run's rows are minutes of LLM work and are stored one by one).
     """
+    kept = settings.storable()  # the cell's own configuration, which a profile made from it keeps
     settings = llm_free(settings)
     config = {"collection": settings.collection, "chunk_size": settings.chunk_size,
               "chunk_overlap": settings.chunk_overlap, "top_k": settings.top_k, "min_score": settings.min_score,
-              **retrieval_config(settings), **extra_config}
+              **retrieval_config(settings), "settings": kept, **extra_config}
     screen_id = parts.runs.create_screen(eval_set, len(items), config)
+    made: list[ScreenRow] = []
     for idx, item in enumerate(items):
         if should_continue is not None and not should_continue():
+            parts.runs.add_screen_rows(screen_id, made)
             parts.runs.finish_screen(screen_id, "cancelled", f"cancelled after {idx} of {len(items)} questions")
             return screen_id
         if progress:
             progress(idx, len(items), item.question)
-        parts.runs.add_screen_row(screen_id, screen_item(settings, parts, item, idx))
+        made.append(screen_item(settings, parts, item, idx))
+        if len(made) == SCREEN_BATCH:
+            parts.runs.add_screen_rows(screen_id, made)
+            made = []
+    parts.runs.add_screen_rows(screen_id, made)
     parts.runs.finish_screen(screen_id, "completed")
     if progress:
         progress(len(items), len(items), "")

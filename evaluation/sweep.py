@@ -18,7 +18,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
@@ -27,10 +27,10 @@ from evaluation.evalset import EvalItem
 from evaluation.intervals import Estimate
 from evaluation.metrics import JudgeUnavailableError, MetricName
 from evaluation.runner import Components, Progress, ShouldContinue, run_evaluation
-from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_finalists, screen_config
+from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, QueryMemo, estimates, pick_finalists, screen_config
 from ingest.collections import collection_name
 from ingest.embedder import embedder_info
-from ingest.ingestor import ingest_configured, sources_for
+from ingest.ingestor import ingest_whole, sources_for
 from settings import Settings
 
 CHUNK_FIELDS = ("chunk_strategy", "chunk_size", "chunk_overlap")
@@ -129,14 +129,14 @@ def run_configs(settings: Settings, configs: list[NamedConfig], items: list[Eval
 
 def run_cheap_first(settings: Settings, configs: list[NamedConfig], items: list[EvalItem], eval_set: str,
                     parts: Components, *, kb_root: Path, finalists: int = DEFAULT_FINALISTS,
-                    metrics: list[MetricName] | None = None, repeats: int = 1, eval_set_path: Path | None = None,
-                    progress: SweepProgressFn | None = None,
+                    full_questions: int | None = None, metrics: list[MetricName] | None = None, repeats: int = 1,
+                    eval_set_path: Path | None = None, progress: SweepProgressFn | None = None,
                     should_continue: ShouldContinue | None = None) -> tuple[str, list[str]]:
     """A sweep in two stages; returns (sweep id, run ids of the finalists' full evaluations).
 
     Stage 1 screens every config on every item by retrieval alone (evaluation/screening.py: no LLM call). Stage 2
-    runs the full evaluation (answers and the Ragas judge) on the same items for the `finalists` configs that stage 1
-    ranks best, 0 for none. One cut, not rounds of halving: stage 1 is already exact for every config on the whole
+    runs the full evaluation (answers and the Ragas judge) for the `finalists` configs that stage 1 ranks best, 0 for
+    none, on the first `full_questions` items (all when None): a subset, since it costs minutes per question. One cut, not rounds of halving: stage 1 is already exact for every config on the whole
     set, so a second cheap round would rank the same numbers again, and each LLM round costs minutes per question.
     A cancel in stage 1 ends the sweep there (no config is judged on a partial ranking).
     """
@@ -149,6 +149,7 @@ def run_cheap_first(settings: Settings, configs: list[NamedConfig], items: list[
                                         "needs no LLM)") from exc
     group_id = "sweep-" + uuid.uuid4().hex[:8]
     clock = _Clock(progress, len(configs), len(items), STAGE_RETRIEVAL)
+    screening = replace(parts, embedder=QueryMemo(parts.embedder))  # each question embedded once for every cell
     cells: dict[int, dict[str, Estimate]] = {}
     for step, (config, step_settings) in enumerate(zip(configs, all_settings, strict=True), start=1):
         if not _continues(should_continue):
@@ -156,16 +157,18 @@ def run_cheap_first(settings: Settings, configs: list[NamedConfig], items: list[
         step_settings = _prepared(settings, step_settings, "sweep", parts, kb_root, should_continue)
         if step_settings is None:
             return group_id, []
-        screen_id = screen_config(step_settings, items, eval_set, parts, _group_config("sweep", group_id, step, config),
+        screen_id = screen_config(step_settings, items, eval_set, screening,
+                                  _group_config("sweep", group_id, step, config, kb_root),
                                   clock.step(step, config.name), should_continue)
         if not _continues(should_continue):
             return group_id, []
         cells[step] = estimates(parts.runs.screen_rows(screen_id))
     chosen = pick_finalists(cells, finalists)
     steps = [(step, configs[step - 1], all_settings[step - 1]) for step in chosen]
-    run_ids = _evaluate_steps(settings, steps, items, eval_set, parts, kind="sweep", group_id=group_id, kb_root=kb_root,
+    judged = items[:full_questions] if full_questions else items
+    run_ids = _evaluate_steps(settings, steps, judged, eval_set, parts, kind="sweep", group_id=group_id, kb_root=kb_root,
                               metrics=metrics, repeats=repeats, eval_set_path=eval_set_path,
-                              clock=_Clock(progress, len(steps), len(items), STAGE_FULL), should_continue=should_continue)
+                              clock=_Clock(progress, len(steps), len(judged), STAGE_FULL), should_continue=should_continue)
     return group_id, run_ids
 
 
@@ -193,8 +196,11 @@ def _continues(should_continue: ShouldContinue | None) -> bool:
     return should_continue is None or should_continue()
 
 
-def _group_config(kind: str, group_id: str, step: int, config: NamedConfig) -> dict:
-    return {f"{kind}_id": group_id, f"{kind}_step": step, f"{kind}_name": config.name, "overrides": config.overrides}
+def _group_config(kind: str, group_id: str, step: int, config: NamedConfig, kb_root: Path) -> dict:
+    """What a member run or screen records of its group; `kb_root` is where its own collection is ingested from, so
+    a profile made from it can ingest that collection again where it is missing."""
+    return {f"{kind}_id": group_id, f"{kind}_step": step, f"{kind}_name": config.name, "overrides": config.overrides,
+            "kb_root": str(kb_root)}
 
 
 def _prepared(base: Settings, step_settings: Settings, kind: str, parts: Components, kb_root: Path,
@@ -227,23 +233,18 @@ def _evaluate_steps(settings: Settings, steps: list[tuple[int, NamedConfig, Sett
         tell(0)
         run_ids.append(run_evaluation(
             step_settings, items, eval_set, parts, metrics=metrics, repeats=repeats, eval_set_path=eval_set_path,
-            extra_config=_group_config(kind, group_id, step, config), progress=tell, should_continue=should_continue))
+            extra_config=_group_config(kind, group_id, step, config, kb_root), progress=tell,
+            should_continue=should_continue))
     return run_ids
 
 
 def _ensure_ingested(settings: Settings, parts: Components, kb_root: Path,
                      should_continue: ShouldContinue | None = None) -> None:
-    """Ingest the config's collection unless it holds chunks; a cancelled ingest leaves no collection behind.
-
-    A non-empty collection is taken as complete, so a partial one must never stay: the next sweep would reuse it.
-    """
-    if settings.collection in parts.store.names() and parts.store.count(settings.collection) > 0:
-        return
-    report = ingest_configured(settings, parts.store, parts.embedder, sources_for(kb_root), settings.collection,
-                               should_continue=should_continue)
-    if report.cancelled:
-        if settings.collection in parts.store.names():
-            parts.store.delete_collection(settings.collection)
+    """Ingest the config's collection unless it holds chunks; a cancelled ingest leaves no collection behind
+    (a non-empty collection is taken as complete: the next sweep reuses it)."""
+    report = ingest_whole(settings, parts.store, parts.embedder, sources_for(kb_root), settings.collection,
+                          should_continue=should_continue)
+    if report is None or report.cancelled:
         return
     if report.total_chunks == 0:
         reasons = "; ".join(f"{o.source}: {o.reason}" for o in report.failed) or "no files found"

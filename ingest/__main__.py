@@ -28,6 +28,7 @@ from ingest.migrate import migrate_local
 from ingest.roots import allowed_sources
 from ingest.store import StoreError, VectorStore, embedded_path, legacy_collections, open_client
 from ingest.store_edge import EdgeClient
+from ops import profiles
 from settings import Settings, plain_error
 
 
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, LoadError, StoreError, EmbedderUnavailableError) as exc:
         print(f"error: {plain_error(exc)}", file=sys.stderr)
         return 2
+    if note := profiles.cli_note(settings):
+        print(note, file=sys.stderr)
     try:
         _legacy_note(client)
         store = VectorStore(client, info)

@@ -204,6 +204,22 @@ def ingest_configured(settings: Settings, store: VectorStore, embedder: Embeddin
     return report
 
 
+def ingest_whole(settings: Settings, store: VectorStore, embedder: Embeddings, files: list[tuple[Path, str]],
+                 collection: str, progress: Progress | None = None,
+                 should_continue: ShouldContinue | None = None) -> IngestReport | None:
+    """Ingest `files` into `collection` as `settings` chunk them, unless it already holds chunks (None then).
+
+    For collections taken as complete once they are not empty (a sweep's per-chunking collections, a profile's), so
+    one must never stay partial: a cancelled ingest deletes the collection it was writing.
+    """
+    if collection in store.names() and store.count(collection) > 0:
+        return None
+    report = ingest_configured(settings, store, embedder, files, collection, progress, should_continue)
+    if report.cancelled and collection in store.names():
+        store.delete_collection(collection)
+    return report
+
+
 @dataclass
 class _File:
     """A parsed file whose new chunks wait to be embedded with those of the files after it."""

@@ -318,15 +318,20 @@ class VectorStore:
                 f"Use dense search, or re-ingest it: delete the collection and run python -m ingest PATH --collection {name}"
             )
         depth = prefetch_limit or 4 * limit
-        hits = self.client.query_points(
+        hits = self.client.query_points(  # twice the limit: a tie at the cut-off is decided below, not by the engine
             name,
             prefetch=[qm.Prefetch(query=dense_vector, using=DENSE, limit=depth),
                       qm.Prefetch(query=sparse.encode_query(query_text), using=SPARSE, limit=depth)],
             query=qm.FusionQuery(fusion=qm.Fusion.RRF),
-            limit=limit, with_payload=True, with_vectors=[DENSE],
+            limit=2 * limit, with_payload=True, with_vectors=[DENSE],
         ).points
         query = _unit(dense_vector)
-        return [_to_chunk(str(h.id), h.payload or {}, h.score, float(_unit(h.vector[DENSE]) @ query)) for h in hits]
+        chunks = [_to_chunk(str(h.id), h.payload or {}, h.score, float(_unit(h.vector[DENSE]) @ query)) for h in hits]
+        # RRF ties are common (rank 1 + rank 3 scores as rank 3 + rank 1), and the engine orders them by its internal
+        # point order, which changed when a collection was reopened: the same question then got other chunks. Ties
+        # go to the chunk closer to the question, then by id, so a question always gets the same chunks.
+        chunks.sort(key=lambda c: (-c.score, -(c.similarity or 0.0), c.id))
+        return chunks[:limit]
 
     def dense_vectors(self, name: str, ids: list[str]) -> dict[str, list[float]]:
         """The stored dense vectors of these points (either collection layout), e.g. for MMR."""

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ingest.embedder import EmbedderUnavailableError, embedder_info, make_embedder
 from ingest.store import StoreError, VectorStore, open_client
+from ops import profiles
 from pipeline.answer import Answer
 from pipeline.chain import stream_answer
 from pipeline.grounding import with_answer_cut
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, StoreError) as exc:
         print(f"error: {plain_error(exc)}", file=sys.stderr)
         return 2
+    if note := profiles.cli_note(settings):
+        print(note, file=sys.stderr)
     try:
         store = VectorStore(client, embedder_info(settings))
         stream = stream_answer(settings, store, make_embedder(settings), make_chat_model(settings), args.question)

@@ -17,6 +17,10 @@ from ops import llm_server
 from ops.models import llm_path
 from settings import LOCAL_LLM_PORT, Settings
 
+# the dashboard's first chart (ui/first_chart.py) would answer and judge sample questions in every AppTest and browser
+# test; the tests that want it set FQA_FIRST_CHART_QUESTIONS themselves
+os.environ["FQA_FIRST_CHART_QUESTIONS"] = "0"
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KB = REPO / "samples" / "kb"
 ANSWER_MODEL = "qwen2.5-0.5b"

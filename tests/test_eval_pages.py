@@ -396,7 +396,9 @@ def test_a_cheap_first_sweep_from_the_page_screens_without_the_llm(app, eval_set
     app.run()
     app.switch_page("views/tune.py").run()
     assert app.radio(key="tune.mode").value.startswith("Cheap first")  # the default
-    assert app.number_input(key="tune.limit").value == 20  # the whole bundled set
+    assert app.number_input(key="tune.limit").value == 438  # the whole large bundled set
+    assert app.number_input(key="tune.full_questions").value == 20  # the finalists' subset: the quick set's 20
+    app.number_input(key="tune.limit").set_value(20)
     app.multiselect(key="tune.sizes").set_value([300])
     app.number_input(key="tune.finalists").set_value(0)
     app.button[0].click().run()
@@ -426,7 +428,7 @@ def test_a_cheap_first_sweep_shows_its_stage_in_the_progress_and_can_be_cancelle
     app.selectbox(key="tune.collection").select("sample").run()
     [bar] = app.get("progress")
     assert plain(bar.proto.text).startswith("retrieval only: step 1/2 (size 300 · overlap 80 · top-k 2) · 1/6 questions")
-    assert "Cheap-first sweep of 2 cells × 3 questions (2 evaluated in full) on 'sample'" in texts(app.caption)
+    assert "Cheap-first sweep of 2 cells × 3 questions (2 evaluated in full on 3) on 'sample'" in texts(app.caption)
     app.button(key="tune.cancel").click().run()
     release.set()
     job = jobs.registry().get(app.session_state["tune.job"])

@@ -15,6 +15,7 @@ from evaluation.export import sweep_table
 from evaluation.metrics import MetricName
 from evaluation.runstore import RunStore
 from evaluation.screening import STAGE_FULL, STAGE_RETRIEVAL, estimates, pick_finalists
+from ingest import ingestor
 from ingest.ingestor import IngestProgress, ingest_files
 from evaluation.sweep import NamedConfig, SweepError, chunk_collection_name, grid, run_cheap_first, run_configs
 from settings import Settings
@@ -28,13 +29,13 @@ eval_set, eval_settings, fake_llm = test_eval_runner.eval_set, test_eval_runner.
 @pytest.fixture
 def ingest_calls(monkeypatch) -> list[str]:
     calls: list[str] = []
-    real = sweep.ingest_configured
+    real = ingestor.ingest_configured
 
     def counting(settings, *args, **kwargs):
         calls.append(settings.collection)
         return real(settings, *args, **kwargs)
 
-    monkeypatch.setattr(sweep, "ingest_configured", counting)
+    monkeypatch.setattr(ingestor, "ingest_configured", counting)
     return calls
 
 
@@ -119,14 +120,14 @@ def test_a_cancel_during_ingest_stores_no_run_and_leaves_no_partial_collection(e
     """A collection that holds chunks is reused as complete by the next sweep, so a cancelled ingest leaves none."""
     written: list[int] = []
 
-    def small_batches(settings, store, embedder, files, collection, progress=None, should_continue=None):
+    def small_batches(settings, store, embedder, files, collection, progress=None, should_continue=None, refused=None):
         # batches of 8 chunks, so whole files are written before the cancel lands
         def added(p: IngestProgress) -> None:
             written.append(p.chunks_added)
         return ingest_files(store, embedder, files, collection, settings.chunk_size, settings.chunk_overlap, added,
                             batch_chunks=8, should_continue=should_continue)
 
-    monkeypatch.setattr(sweep, "ingest_configured", small_batches)
+    monkeypatch.setattr(ingestor, "ingest_configured", small_batches)
     runs = RunStore(eval_settings.runs_db)
     budget = iter([True] * 8)  # into step 1, then cancelled part-way through its ingest
     with cli.components(eval_settings, runs) as parts:
@@ -232,3 +233,42 @@ def test_sweep_cli_is_cheap_first_and_needs_no_llm_for_retrieval_only(sample_dat
     assert cli.main(args) == 1  # two finalists need the judge: its absence stops the sweep before anything is stored
     assert "a cheap-first sweep with 0 finalists screens by retrieval alone and needs no LLM" in capsys.readouterr().err
     assert len(runs.screens()) == 2
+
+
+def test_finalists_are_judged_on_the_first_questions_chosen_and_screening_embeds_each_question_once(
+        eval_settings, eval_set, fake_llm, monkeypatch):
+    runs = RunStore(eval_settings.runs_db)
+    embedded: list[str] = []
+    stage: list[str] = []
+
+    with cli.components(eval_settings, runs) as parts:
+        real = parts.embedder.embed_query
+        monkeypatch.setattr(parts.embedder, "embed_query",
+                            lambda text: (embedded.append(text) if not stage else None) or real(text))
+        sweep_id, run_ids = run_cheap_first(
+            eval_settings, grid([300], [60], [2, 3, 4]), load_eval_set(eval_set), "three", parts, kb_root=KB,
+            finalists=1, full_questions=2, metrics=[MetricName.FAITHFULNESS],
+            progress=lambda p: stage.append(p.stage) if p.stage == STAGE_FULL else None)
+    assert [s.n_done for s in runs.screens_of(sweep_id)] == [3, 3, 3]  # every question screened in every cell
+    assert [(r.n_items, r.n_done, r.status) for r in map(runs.run, run_ids)] == [(2, 2, "completed")]  # judged on 2
+    assert sorted(embedded) == sorted(item.question for item in load_eval_set(eval_set))  # 3 cells, 3 embeddings
+    cell = runs.screens_of(sweep_id)[0].config
+    assert cell["settings"]["top_k"] == 2 and cell["kb_root"] == str(KB)  # what a profile made from it keeps
+
+
+def test_the_large_sample_set_tells_the_default_sweep_cells_apart_by_retrieval_alone(sample_data, monkeypatch, capsys):
+    """Issue 24: on the bundled large set, the Tune page's default grid screened by retrieval (0 finalists, no LLM)
+    ranks the cells with 95 % intervals that do not all overlap, on a retrieval measure, the best cell first."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there: no LLM is needed
+    large = Settings().sample_eval_set_large
+    assert cli.main(["sweep", "--set", str(large), "--chunk-sizes", "300,600", "--chunk-overlaps", "80",
+                     "--top-ks", "2,4", "--finalists", "0"]) == 0
+    assert "stage 1, retrieval only (no LLM call): 4 configs, 1752 questions" in capsys.readouterr().out
+    runs = RunStore(sample_data.runs_db)
+    [sweep_id] = {s.config["sweep_id"] for s in runs.screens()}
+    table = sweep_table(runs, sweep_id).sort_values("rank")
+    apart = {measure: [(a["name"], b["name"]) for a in table.to_dict("records") for b in table.to_dict("records")
+                       if a[f"{measure}_low"] > b[f"{measure}_high"]] for measure in ("reference_found", "mrr")}
+    assert apart["reference_found"] or apart["mrr"], table
+    best, worst = table.iloc[0], table.iloc[-1]
+    assert (best["name"], worst["name"]) in apart["reference_found"] + apart["mrr"]  # ranked by what tells them apart

@@ -278,6 +278,6 @@ def test_a_too_weak_judge_is_explained_on_the_page(app, judge, sample_data):
 def test_sets_listed_for_runs_include_saved_ones(settings, tmp_path):
     squad = tmp_path / "qa.jsonl"
     squad.write_text(json.dumps({"id": "q", "question": "Who?", "answers": ["Ribault"], "answerable": True}) + "\n")
-    assert list(available_sets(settings, squad)) == ["Bundled sample", "SQuAD 2.0 sample"]
+    assert list(available_sets(settings, squad)) == ["Bundled sample", "Bundled sample, large", "SQuAD 2.0 sample"]
     assert load_eval_set(squad)[0].reference == "Ribault"
-    assert list(available_sets(settings, tmp_path / "missing.jsonl")) == ["Bundled sample"]
+    assert list(available_sets(settings, tmp_path / "missing.jsonl")) == ["Bundled sample", "Bundled sample, large"]

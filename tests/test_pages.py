@@ -119,7 +119,7 @@ def test_knowledge_base_page_lists_collections_and_ingests_the_sample(app, sampl
     app.text_input(key="kb.collection").set_value("second")
     app.checkbox(key="kb.sample").check()
     run_ingest(app)
-    assert "5 added, 0 unchanged, 0 failed" in texts(app.success)
+    assert "6 added, 0 unchanged, 0 failed" in texts(app.success)
 
 
 def test_knowledge_base_page_refuses_overlap_larger_than_size(app, sample_data):

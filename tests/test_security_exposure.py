@@ -138,7 +138,7 @@ def test_make_ingest_sample_still_reads_the_bundled_sample(settings):
     result = subprocess.run([sys.executable, "-m", "ingest", "samples/kb", "--collection", "sample"], cwd=REPO,
                             capture_output=True, text=True, env={**os.environ, "FQA_DATA_DIR": str(settings.data_dir)})
     assert result.returncode == 0, result.stderr
-    assert "5 files: 5 added" in result.stdout
+    assert "6 files: 6 added" in result.stdout
 
 
 @pytest.fixture

@@ -91,6 +91,10 @@ class Jobs:
     def running(self, key: str) -> Job | None:
         return next((j for j in self._jobs.values() if j.key == key and j.running), None)
 
+    def latest(self, key: str) -> Job | None:
+        """The job last started on `key`, running or finished (None if none is remembered)."""
+        return next((j for j in reversed(self._jobs.values()) if j.key == key), None)
+
 
 def _run(job: Job, work: Callable[[Job], Any], expected: tuple[type[BaseException], ...]) -> None:
     try:

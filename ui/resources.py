@@ -9,13 +9,25 @@ from langchain_core.language_models import BaseChatModel
 from evaluation.runstore import RunStore
 from ingest.embedder import embedder_info, make_embedder
 from ingest.store import VectorStore, open_client
+from ops import profiles
 from pipeline.llm import make_chat_model
 from pipeline.question_log import QuestionLog
 from settings import Settings
 
 
 @st.cache_resource(show_spinner=False)
+def _operator_settings() -> Settings:
+    """The settings as the process started with them: the operator's fields (folders, endpoints) never change."""
+    return Settings()
+
+
 def settings() -> Settings:
+    """The settings in effect, read again whenever a profile is saved, made active, edited or turned off."""
+    return _settings_at(profiles.stamp(_operator_settings().data_dir))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _settings_at(stamp: tuple) -> Settings:
     return Settings()
 
 

@@ -9,7 +9,7 @@ from pipeline.chain import stream_answer
 from pipeline.llm import LLMError
 from pipeline.grounding import answer_cut, judge_settings, with_answer_cut
 from settings import public_url
-from ui import resources
+from ui import profiles, resources
 from ui.question_log import answer_feedback, remember
 from ui.retrieval_controls import retrieval_controls
 from ui.safe_text import literal
@@ -22,6 +22,7 @@ st.caption("Answers come only from your documents, with the passages they rely o
            "When the passages do not hold the answer, it says so.")
 
 store = store_or_stop()
+profiles.ask_sidebar(store)  # which configuration this page starts from, with what it scored
 collection = collection_picker(store, key="ask.collection")
 if collection is None:
     empty_knowledge_base()
@@ -29,8 +30,10 @@ if collection is None:
 
 base = resources.settings()
 st.sidebar.subheader("Retrieval")
-top_k = st.sidebar.slider("Passages to retrieve (top-k)", 1, 10, base.top_k, key="ask.top_k")
-min_score = st.sidebar.slider("Minimum similarity to answer", 0.0, 1.0, base.min_score, 0.05, key="ask.min_score",
+# the ranges stretch to a profile's values (top-k up to 50, similarity down to -1 are valid settings)
+top_k = st.sidebar.slider("Passages to retrieve (top-k)", 1, max(10, base.top_k), base.top_k, key="ask.top_k")
+min_score = st.sidebar.slider("Minimum similarity to answer", min(0.0, base.min_score), 1.0, base.min_score, 0.05,
+                              key="ask.min_score",
                               help="Below this cosine similarity the pipeline abstains without asking the model.")
 retrieval = retrieval_controls(base, "ask.retrieval", hybrid_available=store.is_hybrid(collection))
 st.sidebar.subheader("Model")
@@ -63,6 +66,7 @@ config = with_answer_cut(base.with_overrides(collection=collection, top_k=top_k,
                                              grounding_policy=policy, llm_model=llm_model, **retrieval), chosen_cut)
 st.sidebar.caption(f"Answering `{config.llm_model}` at `{public_url(config.openai_base_url)}`; grounding judge "
                    f"`{judge_model}`")
+profiles.save_choices(config)
 
 with st.form("ask.form", clear_on_submit=False, border=False):
     question = st.text_input("Question", key="ask.question", placeholder="e.g. What modern city did Khanbaliq become?")

@@ -20,7 +20,7 @@ from evaluation.metrics import NEEDS_REFERENCE, SECONDS_PER_QUESTION, Judge, Jud
 from evaluation.runner import Components, run_evaluation
 from pipeline.llm import LLMError
 from settings import Settings, public_url
-from ui import charts, resources
+from ui import charts, costs, first_chart, profiles, resources
 from ui.evalset_editor import eval_sets_section
 from ui.judge_trust import judge_trust
 from ui.safe_text import literal
@@ -34,6 +34,7 @@ st.caption("Ragas faithfulness (is every claim backed by the retrieved passages?
 
 store, runs, base, collection = eval_page_setup("eval")
 params = st.query_params
+first_chart.section(runs)  # made by the dashboard itself on a new data folder (ui/first_chart.py)
 
 
 def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUpload | None:
@@ -84,6 +85,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
                 items = load_eval_set(path)
             except EvalSetError as exc:
                 st.error(literal(str(exc)))
+        costs.evaluation_caption(base, items[: int(limit) or None], chosen_metrics)
         if items and not any(i.reference for i in items) and (
                 unscored := [m for m in chosen_metrics if m in NEEDS_REFERENCE]):
             st.info(f"This set has no reference answers: {' and '.join(charts.label(m.value).lower() for m in unscored)} "
@@ -116,9 +118,9 @@ judge_trust(base)  # before the runs: it matters most when there are none yet
 
 all_runs = runs.runs()
 if not all_runs:
-    st.info("No evaluation runs yet. Run one above (the bundled sample set has 20 questions, half of them "
-            "unanswerable from the sample documents) or with `python -m evaluation run --set samples/eval/sample.jsonl`.",
-            icon=":material/insights:")
+    st.info("No evaluation runs yet. Run one above (the bundled quick sample has 20 questions, half of them "
+            "unanswerable from the sample documents; the large one 438) or with `python -m evaluation run --set "
+            "samples/eval/sample.jsonl`.", icon=":material/insights:")
     st.stop()
 
 ids = [r.id for r in all_runs]
@@ -158,6 +160,7 @@ with tab_run:
     counts = outcome_counts(samples)
     cols[-1].metric("Hallucinated answers", counts.get("hallucinated_answer", 0),
                     help="Unanswerable questions the pipeline answered anyway")
+    profiles.use_run(base, runs, run, "eval.keep")
 
     left, right = st.columns([3, 2])
     with left:

@@ -16,7 +16,7 @@ from evaluation.screening import SCREEN_METRICS, STAGE_FULL, STAGE_RETRIEVAL
 from evaluation.sweep import DEFAULT_FINALISTS, SweepError, SweepProgress, grid, run_cheap_first, run_configs
 from pipeline.grounding import answer_cut
 from pipeline.llm import LLMError
-from ui import charts, jobs, resources
+from ui import charts, costs, jobs, profiles, resources
 from ui.question_log import coverage_samples, labelled_log_run
 from ui.safe_text import literal
 from ui.widgets import KNOWN_ERRORS, empty_knowledge_base, eval_page_setup, guarded, run_label
@@ -86,25 +86,32 @@ with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is No
                    "sweep runs in the background: use the rest of the dashboard meanwhile, and come back for its "
                    "progress. Cancel stops it between questions: finished runs stay stored, and the interrupted one "
                    "can be resumed with `python -m evaluation resume RUN_ID`.")
+        eval_path = costs.sweep_set(base)
         try:
-            sample_size = len(load_eval_set(base.sample_eval_set))
+            sample_size = len(load_eval_set(eval_path))
         except EvalSetError:
             sample_size = 1  # the form still shows; "Run sweep" then says what is wrong with the set
+        costs.sweep_caption(base, eval_path)
         with st.form("tune.sweep_form"):
             cols = st.columns(3)
             sizes = cols[0].multiselect("Chunk sizes", [200, 300, 400, 600, 800, 1200], default=[300, 600], key="tune.sizes")
             overlaps = cols[1].multiselect("Overlaps", [0, 40, 80, 120, 200], default=[80], key="tune.overlaps")
             top_ks = cols[2].multiselect("top-k", [1, 2, 3, 4, 6, 8], default=[2, 4], key="tune.top_ks")
             mode = st.radio("Mode", [CHEAP_FIRST, IN_FULL], key="tune.mode")
-            cols = st.columns(2)
+            cols = st.columns(3)
             finalists = cols[0].number_input("Finalists evaluated in full (cheap first; 0 = retrieval only, no LLM)",
                                              0, 20, DEFAULT_FINALISTS, key="tune.finalists")
-            limit = cols[1].number_input("Questions from the sample set", 1, 500, sample_size, key="tune.limit")
+            limit = cols[1].number_input(f"Questions screened (the first N of {eval_path.name})", 1, 10_000,
+                                         sample_size, key="tune.limit")
+            full_questions = cols[2].number_input(
+                "…of which the first N are evaluated in full", 1, 10_000, min(costs.FULL_DEFAULT, sample_size),
+                key="tune.full_questions", help="The finalists' answers and Ragas judge cost minutes per question; the "
+                "retrieval stage takes seconds for all of them. Full evaluation of every cell uses these questions too.")
             submitted = st.form_submit_button("Run sweep", type="primary")
         if submitted:
             try:
                 configs = grid(sorted(sizes), sorted(overlaps), sorted(top_ks))
-                items = load_eval_set(base.sample_eval_set)[: int(limit)]
+                items = load_eval_set(eval_path)[: int(limit)]
             except (SweepError, EvalSetError) as exc:
                 st.error(literal(str(exc)))
                 st.stop()
@@ -117,16 +124,18 @@ with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is No
                 cache = default_cache(base.data_dir)
                 parts = Components(store=store, embedder=embedder, llm=resources.chat_model(config),
                                    judge=Judge(config, embedder, cache=cache), runs=runs, cache=cache)
-                common = {"kb_root": base.sample_kb, "eval_set_path": base.sample_eval_set, "progress": job.report,
+                common = {"kb_root": base.sample_kb, "eval_set_path": eval_path, "progress": job.report,
                           "should_continue": job.should_continue}
                 if cheap_first:
-                    return run_cheap_first(config, configs, items, base.sample_eval_set.name, parts,
-                                           finalists=int(finalists), **common)
-                return run_configs(config, configs, items, base.sample_eval_set.name, parts, kind="sweep", **common)
+                    return run_cheap_first(config, configs, items, eval_path.name, parts, finalists=int(finalists),
+                                           full_questions=int(full_questions), **common)
+                return run_configs(config, configs, items[: int(full_questions)], eval_path.name, parts, kind="sweep",
+                                   **common)
 
+            judged = min(int(full_questions), len(items))
             label = (f"Cheap-first sweep of {len(configs)} cells × {len(items)} questions ({int(finalists)} evaluated "
-                     f"in full) on {collection!r}" if cheap_first
-                     else f"Sweep of {len(configs)} runs × {len(items)} questions on {collection!r}")
+                     f"in full on {judged}) on {collection!r}" if cheap_first
+                     else f"Sweep of {len(configs)} runs × {judged} questions on {collection!r}")
             try:  # one sweep at a time: they share the LLM server, and two would each run at half speed
                 job = jobs.registry().start("sweep", label, sweep, SWEEP_ERRORS)
             except jobs.JobBusyError as exc:
@@ -224,6 +233,7 @@ with tab_sweep:
                      column_config={"open": st.column_config.LinkColumn("run", display_text="open run")})
         st.download_button("Download CSV", csv_text(table), f"sweep-{sweep_id}.csv", "text/csv", key="tune.sweep_csv",
                            help="Every cell with its numbers and their 95 % intervals (`_low`, `_high`)")
+        profiles.use_sweep_cell(base, runs, sweep_id, table)
         if cheap_first:
             st.caption(f"Stage: **{STAGE_RETRIEVAL}** = screened by retrieval alone; **{STAGE_FULL}** = also answered "
                        "and judged. Rank is the retrieval stage's order, 1 = best.")
@@ -243,6 +253,7 @@ with tab_ladder:
         st.dataframe(table[["step", "step_name", *[m for m in metrics if m in table], "seconds", "run_id"]],
                      hide_index=True, width="stretch", key="tune.ladder_table")
         st.download_button("Download CSV", csv_text(table), f"ladder-{ladder_id}.csv", "text/csv", key="tune.ladder_csv")
+        profiles.use_ladder_step(base, runs, table)
 
 with tab_coverage:
     labelled = labelled_log_run()  # the question log's answers with feedback, drawn like a run
