@@ -43,6 +43,9 @@ OURS = {  # values this project makes itself, from its own words, settings or id
     "public_url", "base.sample_kb", "base.judge_model", "base.llm_model", "config.llm_model", "judge_model",
     "settings.judge_model", "settings.data_dir", "roots_hint", "plain_error",  # the operator's settings
     "spec.strategy", "spec.unit", "MAX_CHUNK_TOKENS",
+    "cost.duration", "sizes", "per_finalist", "DEFAULT_FINALISTS", "path", "eval_path.name", "run.id",  # costs of
+    # our bundled sets at the operator's paths; run ids we make
+    "message", "IDENTIFIER_RULE",  # ui/profiles: a flash made literal when it is stored; the identifier rule
     "_count", "entry.id", "which", "note", "status", "meaning",  # question log: counts, row ids, our sentences and
     # STATUS_HELP; feedback_note makes the typed correction literal
 }

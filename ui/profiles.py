@@ -147,18 +147,18 @@ def collection_status(settings: Settings, store: VectorStore) -> None:
     """The active profile's collection: its ingest's progress while it runs, why it stopped, or how to make it."""
     if profiles.state(settings).profile is None:
         return
-    name = settings.collection
-    job = jobs.registry().latest(f"ingest:{name}")
-    if name in store.names() and st.session_state.pop(WAITING, None) == name:
+    collection = settings.collection
+    job = jobs.registry().latest(f"ingest:{collection}")
+    if collection in store.names() and st.session_state.pop(WAITING, None) == collection:
         st.session_state.pop("ask.collection", None)  # ingested meanwhile: the picker now starts from it
         st.query_params.pop("collection", None)
     if job is not None and job.running:
-        st.session_state[WAITING] = name
+        st.session_state[WAITING] = collection
         with st.sidebar:
-            st.caption(f"Ingesting `{name}` for this profile; until it is done, answers come from the collection "
+            st.caption(f"Ingesting `{collection}` for this profile; until it is done, answers come from the collection "
                        "chosen below.")
             jobs.follow(job, kb_widgets.ingest_progress)
-    elif name not in store.names():
+    elif collection not in store.names():
         if job is not None and (job.error or job.cancel.is_set()):
             st.sidebar.error(f"{literal(job.label)} stopped: {literal(job.error or 'cancelled')}",
                              icon=":material/error:")
@@ -168,7 +168,7 @@ def collection_status(settings: Settings, store: VectorStore) -> None:
         elif start_missing_collection(settings):
             st.rerun()  # draw the ingest's progress
         else:
-            st.sidebar.warning(f"This profile's collection `{name}` does not exist, and the profile does not say "
+            st.sidebar.warning(f"This profile's collection `{collection}` does not exist, and the profile does not say "
                                "which documents built it: ingest them into it on the Knowledge base page.",
                                icon=":material/inbox:")
 
