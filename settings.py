@@ -61,7 +61,8 @@ def plain_error(exc: Exception) -> str:
     """An error as one plain line for a CLI or a page: a settings validation error without pydantic's type codes and
     documentation links, any other error as its message."""
     if isinstance(exc, ValidationError):
-        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        return "; ".join(".".join(map(str, e["loc"])) + ": " * bool(e["loc"]) + str(e["msg"]).removeprefix("Value error, ")
+                         for e in exc.errors())
     return str(exc)
 
 
@@ -78,7 +79,8 @@ OPERATOR_FIELDS = UNSTORED | set(URL_FIELDS) | {
     "qdrant_engine", "sample_kb", "sample_eval_set", "sample_eval_set_large", "embedding_provider",
     "openai_embedding_model", "llm_timeout_s", "structured_output", "llm_threads", "judge_timeout_s",
     "judge_concurrency", "llm_retries", "max_file_bytes", "max_upload_files", "max_upload_bytes", "ingest_roots",
-    "server_address", "profile", "first_chart_questions"}
+    "server_address", "profile", "first_chart_questions", "max_pdf_pages", "max_rows_per_file", "max_chunks_per_file",
+    "max_extract_seconds", "question_log", "question_log_max_rows"}
 
 
 @dataclass(frozen=True)

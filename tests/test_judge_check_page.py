@@ -47,7 +47,7 @@ def test_the_section_shows_the_stored_report_its_baseline_and_a_verdict_in_words
     assert table.loc["Answer length (no judge)", "balanced accuracy"] == 1.0
     assert table.loc["Term veto alone (no LLM)", "scored"] == 8
     captions = texts(section.caption)
-    assert f"Grounding judge `qwen2.5-1.5b` at `{sample_data.openai_base_url}`" in captions and "2026-12-01 12:30:00" in captions
+    assert f"Grounding judge qwen2.5-1.5b at {sample_data.openai_base_url}" in captions and "2026-12-01 12:30:00" in captions
     # a confusion matrix for the judge and one for the length baseline beside it
     charts = [c for c in section.get("plotly_chart")]
     assert len(charts) == 2
