@@ -25,6 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KB = REPO / "samples" / "kb"
 ANSWER_MODEL = "qwen2.5-0.5b"
 JUDGE_MODEL = "qwen2.5-1.5b"
+# most tests exercise an answer judged by another model (the pairing with the most paths) and the 0.5B answers
+# fastest; tests of the default pairing (the 1.5B judging itself) say so
+os.environ["FQA_LLM_MODEL"] = ANSWER_MODEL
 
 
 def free_port() -> int:

@@ -67,7 +67,7 @@ def test_ingest_progress_survives_a_click_elsewhere_then_the_outcome_table_shows
     page.screenshot(path=str(ARTIFACTS / "kb_ingest_progress.png"), full_page=True)
     page.get_by_label("Search chunks by text").fill("Astra 2A")  # another widget: the page reruns
     page.get_by_label("Search chunks by text").press("Enter")
-    expect(page.get_by_text("contain 'Astra 2A'")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("contain “Astra 2A”")).to_be_visible(timeout=30_000)
     expect(bar).to_contain_text("/31 files")  # the ingest goes on, its bar still shows
 
     outcome = page.get_by_test_id("stAlertContentError")

@@ -204,10 +204,35 @@ def test_ask_page_answers_with_the_judges_model_when_chosen(app, sample_data, mo
     assert choice.options == ["qwen2.5-0.5b", "qwen2.5-1.5b (also the judge)"] and choice.value == "qwen2.5-0.5b"
     assert app.sidebar.slider(key="ask.answer_cut.judge").value == 0.75
     choice.set_value("qwen2.5-1.5b").run()
-    assert app.sidebar.slider(key="ask.answer_cut.self").value == 0.85  # a judge checking its own model: higher cut
+    assert app.sidebar.slider(key="ask.answer_cut.self").value == 0.87  # a judge checking its own model: higher cut
     app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
     app.button[0].click().run()
     assert not app.exception
     assert asked == ["qwen2.5-1.5b"]
     stored = app.session_state["ask.history"][0]["config"]  # stored with the answer
-    assert (stored["llm_model"], stored["answer_cut"]) == ("qwen2.5-1.5b", 0.85)
+    assert (stored["llm_model"], stored["answer_cut"]) == ("qwen2.5-1.5b", 0.87)
+
+
+def test_by_default_the_ask_page_answers_with_the_1_5b_and_offers_the_fast_0_5b(app, sample_data, monkeypatch):
+    from pipeline.grounding import JUDGE_MAX_TOKENS
+
+    monkeypatch.delenv("FQA_LLM_MODEL")  # the shipped default, not the tests' pairing
+    asked: list[str] = []
+
+    def scripted(config):
+        if config.llm_max_tokens != JUDGE_MAX_TOKENS:
+            asked.append(config.llm_model)
+        return FakeListChatModel(responses=["The colony was named Fort Caroline."])
+
+    monkeypatch.setattr(resources, "chat_model", scripted)
+    app.run()
+    choice = app.sidebar.radio(key="ask.model")
+    assert choice.options == ["qwen2.5-1.5b (also the judge)", "qwen2.5-0.5b"] and choice.value == "qwen2.5-1.5b"
+    assert app.sidebar.slider(key="ask.answer_cut.self").value == 0.87
+    choice.set_value("qwen2.5-0.5b").run()
+    assert app.sidebar.slider(key="ask.answer_cut.judge").value == 0.75
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception and asked == ["qwen2.5-0.5b"]
+    stored = app.session_state["ask.history"][0]["config"]
+    assert (stored["llm_model"], stored["context_tokens"]) == ("qwen2.5-0.5b", 160)  # reads the best sentences

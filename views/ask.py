@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ops.models import LLMS
 from pipeline.answer import Answer
 from pipeline.chain import stream_answer
 from pipeline.llm import LLMError
@@ -38,15 +39,14 @@ min_score = st.sidebar.slider("Minimum similarity to answer", min(0.0, base.min_
 retrieval = retrieval_controls(base, "ask.retrieval", hybrid_available=store.is_hybrid(collection))
 st.sidebar.subheader("Model")
 judge_model = judge_settings(base).llm_model
-models = list(dict.fromkeys([base.llm_model, judge_model]))  # one when the answering model is its own judge
+# the configured model and the judge's, and on the bundled server every bundled model (the 0.5B: the fast choice)
+models = list(dict.fromkeys([base.llm_model, judge_model, *(LLMS if base.uses_local_llm else [])]))
 llm_model = base.llm_model if len(models) == 1 else st.sidebar.radio(
     "Answering model", models, key="ask.model",
     format_func=lambda m: f"{m} (also the judge)" if m == judge_model else m,
-    help="The judge's model can answer too, on the same endpoint. Measured with the bundled models on held-out "
-         "SQuAD 2.0 questions (docs/benchmarks.md): the 1.5B answered 53 of 75 answerable questions right against 33 "
-         "for the 0.5B, at about twice the time. Judging its own answers, the check tells them apart less well, so "
-         f"the answer check cut starts at {base.grounding_self_answer_threshold:.2f} with it (under strict: 19 of 79 "
-         "unanswerable questions answered, 31 right, against the 0.5B's 24 and 30 at 0.75).")
+    help="The bundled 1.5B answers more questions right; the 0.5B reads about twice as fast and is wrong more often. "
+         "A judge agrees more with its own model's answers, so the answer check cuts higher when the judge's model "
+         "answers. Measured on held-out questions in docs/benchmarks.md (\"Reading less\").")
 st.sidebar.subheader("Grounding check")
 policies = ["annotate", "strict", "off"]
 policy = st.sidebar.radio(
