@@ -223,7 +223,8 @@ def use_sweep_cell(base: Settings, runs: RunStore, sweep_id: str, table: pd.Data
     order = table.sort_values("rank") if "rank" in table else table
     cells = {int(row["step"]): row for _, row in order.iterrows()}
     cols = st.columns([3, 2], vertical_alignment="bottom")
-    step = cols[0].selectbox("Cell to keep", list(cells), key="tune.keep_cell", format_func=lambda s: literal(
+    # a selectbox shows its options as plain text: no literal() here, its escapes would show
+    step = cols[0].selectbox("Cell to keep", list(cells), key="tune.keep_cell", format_func=lambda s: (
         f"{cells[s]['name']}" + (f" · rank {cells[s]['rank']:.0f}" if "rank" in cells[s] else "")
         + f" · {cells[s]['stage']}"))
     with cols[1]:
@@ -235,7 +236,7 @@ def use_ladder_step(base: Settings, runs: RunStore, table: pd.DataFrame) -> None
     steps = {row["run_id"]: row for _, row in table.iterrows()}
     cols = st.columns([3, 2], vertical_alignment="bottom")
     run_id = cols[0].selectbox("Step to keep", list(steps), key="tune.keep_step",
-                               format_func=lambda r: literal(f"{steps[r]['step']}. {steps[r]['step_name']}"))
+                               format_func=lambda r: f"{steps[r]['step']}. {steps[r]['step_name']}")
     with cols[1]:
         use_configuration(lambda: promote.from_run(base, runs, _run(runs, run_id)), "tune.keep_ladder")
 
