@@ -149,7 +149,7 @@ def test_chosen_log_rows_become_an_eval_set_the_evaluation_page_lists(app, sampl
     app.text_input(key="log.set_name").input("thumbs-down")
     app.button(key="log.save_set").click().run()
     assert not app.exception
-    assert "Saved 1 question as thumbs\\-down.jsonl" in texts(app.success)
+    assert "Saved 1 question as thumbs-down.jsonl" in texts(app.success)
     [item] = load_eval_set(available_sets(sample_data)["Saved: thumbs-down.jsonl"])
     assert item.question == "Who founded Fort Caroline?" and item.reference == "Jean Ribault" and item.answerable
     app.button(key="log.save_set").click().run()  # the same name again: refused, the set left as it was

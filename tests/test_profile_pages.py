@@ -15,7 +15,6 @@ from tests.apptest import fresh_app
 from tests.test_eval_pages import store_runs, texts
 from tests.test_profiles import _screen_and_run
 from ui import jobs, resources
-from ui.safe_text import literal
 
 CELL = "sweep-abc-size300-overlap80-k2"
 CELL_COLLECTION = "sample__all-minilm-l6-v2-int8__recursive-300-80"
@@ -43,8 +42,8 @@ def test_a_kept_sweep_cell_is_where_the_ask_page_starts_and_one_click_reverts(ap
     app.switch_page("views/ask.py").run()
     assert not app.exception
     assert app.selectbox(key="ask.profile").value == CELL
-    assert literal("from sweep cell “size 300 · overlap 80 · top-k 2” of sweep-abc on sample_large.jsonl (2 questions): "
-                   "Reference found (hit rate) 0.50 [0.09, 0.91]") in texts(app.sidebar.caption)
+    assert ("from sweep cell “size 300 · overlap 80 · top-k 2” of sweep-abc on sample_large.jsonl (2 questions): "
+            "Reference found (hit rate) 0.50 [0.09, 0.91]") in texts(app.sidebar.caption)
     job = jobs.registry().latest(f"ingest:{CELL_COLLECTION}")
     assert job is not None and job.done.wait(300) and job.error is None, job and job.error
     app.run()
@@ -105,7 +104,7 @@ def test_a_broken_profile_is_a_warning_and_the_ask_page_starts_from_the_defaults
     app.run()
     assert not app.exception
     warning = texts(app.sidebar.warning)
-    assert literal("profile 'handmade' cannot be used, so the built-in defaults apply") in warning
+    assert "profile 'handmade' cannot be used, so the built-in defaults apply" in warning
     assert app.slider(key="ask.top_k").value == 4
     (folder / "handmade.json").write_text('{"settings": {"top_k": 12}}')  # fixed by hand: the next rerun uses it
     app.run()
