@@ -23,6 +23,7 @@ os.environ["FQA_FIRST_CHART_QUESTIONS"] = "0"
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KB = REPO / "samples" / "kb"
+SAMPLE_DOCUMENTS = sum(1 for path in SAMPLE_KB.iterdir() if path.is_file())  # each sample file is one document
 ANSWER_MODEL = "qwen2.5-0.5b"
 JUDGE_MODEL = "qwen2.5-1.5b"
 # most tests exercise an answer judged by another model (the pairing with the most paths) and the 0.5B answers

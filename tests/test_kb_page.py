@@ -14,7 +14,7 @@ from ingest import ingestor
 from ingest.embedder import EmbedderInfo
 from ingest.store import VectorStore
 from tests.apptest import fresh_app, plain, run_ingest, texts
-from tests.conftest import REPO
+from tests.conftest import REPO, SAMPLE_DOCUMENTS
 from tests.pdf import write_pdf
 from ui import jobs, resources
 
@@ -85,7 +85,7 @@ def test_a_per_config_collection_sits_beside_the_default_one(app, sample_data):
     assert "1 added" in texts(app.success)
     table = app.dataframe[0].value
     assert list(table["name"]) == ["sample", "sample__all-minilm-l6-v2-int8__markdown-600-80"]
-    assert list(table["documents"]) == [5, 1]
+    assert list(table["documents"]) == [SAMPLE_DOCUMENTS, 1]
 
 
 def test_chunk_browser_searches_shows_neighbours_and_deletes_a_document(app, sample_data):
@@ -104,7 +104,7 @@ def test_chunk_browser_searches_shows_neighbours_and_deletes_a_document(app, sam
     app.button(key="kb.delete_doc").click().run()
     assert not app.exception
     assert "Deleted kb/sky_uk.txt from 'sample'" in texts(app.success)
-    assert app.dataframe[0].value["documents"][0] == 4
+    assert app.dataframe[0].value["documents"][0] == SAMPLE_DOCUMENTS - 1  # one deleted
 
 
 def pause_ingest(monkeypatch, when=lambda snapshot: True) -> tuple[threading.Event, threading.Event]:
@@ -140,7 +140,7 @@ def test_ingest_progress_survives_reruns_and_a_second_ingest_is_refused(app, sam
     app.text_input(key="kb.browse_query").input("Astra 2A").run()  # another widget: a full rerun
     assert not app.exception and job.running
     [bar] = app.get("progress")
-    assert bar.proto.text == "0/6 files · 0 chunks added · upload/sky.txt"  # the upload and the five sample files
+    assert bar.proto.text == f"0/{SAMPLE_DOCUMENTS + 1} files · 0 chunks added · upload/sky.txt"  # the upload, the samples
     assert "Ingest into 'sample'" in texts(app.caption) and "in the background" in texts(app.caption)
     assert "1 of " in texts(app.caption)  # the chunk browser still answers meanwhile
 
@@ -152,8 +152,8 @@ def test_ingest_progress_survives_reruns_and_a_second_ingest_is_refused(app, sam
     assert job.done.wait(120)
     app.run()
     assert not app.get("progress")
-    assert "6 files: 1 added, 5 unchanged, 0 failed" in texts(app.success)
-    assert list(table_with(app, "reason")["status"]) == ["added"] + ["unchanged"] * 5
+    assert f"{SAMPLE_DOCUMENTS + 1} files: 1 added, {SAMPLE_DOCUMENTS} unchanged, 0 failed" in texts(app.success)
+    assert list(table_with(app, "reason")["status"]) == ["added"] + ["unchanged"] * SAMPLE_DOCUMENTS
 
 
 def test_an_error_inside_the_ingest_job_is_a_message_not_a_traceback(app, sample_data):

@@ -43,8 +43,9 @@ def settings(settings):
 
 
 def test_answer_cites_the_chunks_its_markers_name(settings, sample_store, embedder):
+    whole = settings.with_overrides(context_tokens=0)  # every passage read whole, so every block is in the prompt
     llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline [1].", ANSWERED, SUPPORTED], prompts=[])
-    answer = answer_question(settings, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
+    answer = answer_question(whole, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     assert not answer.abstained
     assert answer.answer == "The Florida colony was called Fort Caroline [1]."
     assert [c.marker for c in answer.citations] == [1]
@@ -207,7 +208,7 @@ def test_strict_policy_withholds_supported_claims_that_do_not_answer_the_questio
 
 
 def test_the_judge_reads_the_quote_the_answer_came_from_and_the_page_gets_it(settings, sample_store, embedder):
-    quoted = settings.with_overrides(grounding_scope="quote")
+    quoted = settings.with_overrides(grounding_scope="quote", context_tokens=0)  # the answer reads every passage
     llm = RecordingLLM(responses=["The Florida colony was called Fort Caroline.", ANSWERED, SUPPORTED], prompts=[])
     answer = answer_question(quoted, sample_store, embedder, llm, "What was the name of the Florida Huguenot colony?")
     quote = answer.grounding.quote
