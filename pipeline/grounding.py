@@ -1,32 +1,13 @@
-"""Per-claim grounding check: after an answer is written, is each of its sentences backed by the passages?
+"""Grounding check: after an answer is written, is each of its claims backed by the passages, and do they state it?
 
-Two signals per claim, shown side by side:
-- an LLM verdict (supported / not_supported / abstain). Small models almost always answer the plain verdict one
-  way (RECIPES, "Post-hoc verification"), so when the endpoint returns token log-probabilities the verdict is
-  read as P(supported) at the verdict token and cut at `grounding_threshold`;
-- a cheap signal with no LLM: cosine similarity of the claim to its best context sentence (the pipeline's
-  embedder) and the numbers and names of the claim that appear nowhere in the context or the question.
-  With `grounding_term_veto` on, such a claim is "not_supported" whatever the judge says: the 1.5B judge gave a
-  claim with an invented date and name P(supported) 0.72, and HaluEval's hallucinated answers are mostly that.
-A judge that fails (unreachable, unparseable after retries) leaves the claim "unchecked", with the reason.
-
-The judge reads the quote, not every passage (`grounding_scope`): the passage sentence each claim was taken from
-with one sentence either side, the window the detail check reads. A 1.5B judge reading four passages (≈ 600 tokens)
-was most of a checked answer's time, and on the same SQuAD 2.0 answers its P separated right answers from answers
-to unanswerable questions worse than when it read the quote (bench/judge_scope.py, docs/benchmarks.md).
-Every check of an answer opens with the same messages (`CheckInput`): the answer check's prompt, context first,
-and each claim check is one more user turn after it. So llama-server's prompt cache reads the context once per
-answer, not once per claim; a one-sentence answer is judged once. Continuing the answering conversation instead
-(the answering model checking itself on its own cached prompt) was faster still but separated right answers from
-near misses worse (docs/benchmarks.md).
-Replies are asked for as json_schema (grammar-constrained on llama-server), JSON mode where refused.
-
-Claims can each be true of the passages while the answer still answers nothing: SQuAD 2.0's unanswerable
-questions are near misses, and the small model attaches a nearby fact to a false premise (the claim check passed
-7 of 9 such answers, bench/abstention.py). So one more verdict per answer, `grounding_answer_check`: does the
-context explicitly state the answer to the question, and does the answer agree? P(true) cut at its own threshold,
-`answer_cut` (its own setting when the judge checks its own model): at the claims' 0.4 it stopped none of 6 unanswerable questions answered anyway, because
-its P sits higher (README "Measured so far"; RECIPES measured the same check at 4 of 31 let through).
+Per claim, an LLM verdict read as P(supported) from log-probabilities (cut at `grounding_threshold`) beside a cheap
+signal with no LLM (similarity to the best context sentence; with `grounding_term_veto`, a name or number found
+nowhere in the passages or the question makes the claim unsupported). Per answer, one more verdict
+(`grounding_answer_check`): do the passages state the answer to the question? Cut at `answer_cut`, higher when
+the judge checks its own model. The judge reads the quote (the sentences the answer came from, one either side),
+and every check of an answer opens with the same messages so the server's prompt cache reads the context once.
+A judge that fails leaves the claim "unchecked", with the reason. Measurements: docs/benchmarks.md ("Judging the
+quote", "Reading less").
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def profile_box(page: Page):
 
 
 def expect_profile(page: Page, name: str, k: str) -> None:
-    expect(profile_box(page).get_by_test_id("stSelectbox")).to_contain_text(name, timeout=FIRST_LOAD)
+    expect(profile_box(page).get_by_role("combobox", name="Start from")).to_have_value(name, timeout=FIRST_LOAD)
     wait_idle(page, FIRST_LOAD)
     assert top_k(page) == k
 
@@ -46,8 +46,8 @@ def test_keep_a_sweep_cell_and_the_ask_page_starts_from_it_after_a_reload_and_a_
         expect_profile(page, CELL, "2")
         expect(profile_box(page)).to_contain_text("from sweep cell “size 300 · overlap 80 · top-k 2” of sweep-abc")
         # the cell's chunking has a collection of its own, ingested in the background; then the picker starts there
-        collection = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Collection")
-        expect(collection).to_contain_text(CELL_COLLECTION, timeout=600_000)
+        collection = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Collection", exact=True)
+        expect(collection).to_have_value(CELL_COLLECTION, timeout=600_000)
         page.reload()
         expect_profile(page, CELL, "2")
         page.screenshot(path=str(ARTIFACTS / "profile_ask.png"), full_page=True)
@@ -55,10 +55,10 @@ def test_keep_a_sweep_cell_and_the_ask_page_starts_from_it_after_a_reload_and_a_
     with running_dashboard() as url:  # a restart: the profile is on disk, not in the process
         page.goto(url)
         expect_profile(page, CELL, "2")
-        expect(collection).to_contain_text(CELL_COLLECTION)
+        expect(collection).to_have_value(CELL_COLLECTION)
         profile_box(page).get_by_role("button", name="Revert to defaults").click()
         expect_profile(page, "Built-in defaults", "4")
-        expect(collection).to_contain_text("sample")
+        expect(collection).to_have_value("sample")
         page.reload()
         expect_profile(page, "Built-in defaults", "4")
         page.screenshot(path=str(ARTIFACTS / "profile_reverted.png"), full_page=True)
