@@ -12,7 +12,7 @@ folder is `path / name` only for a name that passes `settings.identifier` and re
 removes only the two things a collection is made of, so a folder the store did not make is never emptied.
 
 Memory: the engine keeps vectors, payloads (Memory.Cold by default) and the HNSW graph in memory-mapped files;
-pages the process has touched count in its RSS until the kernel takes them back (README, "Memory").
+pages the process has touched count in its RSS until the kernel takes them back (docs/benchmarks.md, "Memory").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 SQuAD 2.0's unanswerable questions keep the passage's words and change one detail: a year, a name, a negation,
 "first" for "last". The small answering model then answers with the fact next to it, and a small judge reading
-the whole context agrees (README, "Measured so far"). Whether the question's specific details occur where the
+the whole context agrees (docs/benchmarks.md, "Abstention on SQuAD 2.0"). Whether the question's specific details occur where the
 answer was found is a plain text test: every number, name, negation and comparative of the question must appear
 in the passage sentence that holds the answer or in the sentence either side. A missing one is named, so the
 page can say why the answer was not trusted.
