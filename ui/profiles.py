@@ -41,8 +41,20 @@ def _label(measure: str) -> str:
 
 
 def _restart_ask_widgets() -> None:
+    """The Ask sidebar starts again from the settings now in effect. Its widgets' values are set, not deleted: the
+    browser keeps a deleted widget's last value and shows it again (a revert left top-k where the profile had put it).
+    The search mode is only deleted: its options depend on the collection; so is a collection not (yet) ingested."""
+    now = resources.settings()
+    starting = {"ask.top_k": now.top_k, "ask.min_score": now.min_score, "ask.grounding": now.grounding_policy,
+                "ask.model": now.llm_model, "ask.retrieval.mmr_lambda": now.mmr_lambda, "ask.retrieval.rerank": now.rerank,
+                "ask.retrieval.expansion": now.query_expansion, "ask.retrieval.fetch_k": now.fetch_k,
+                "ask.answer_cut.self": now.grounding_self_answer_threshold,
+                "ask.answer_cut.judge": now.grounding_answer_threshold}
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(ASK_WIDGETS)]:
         del st.session_state[key]
+    if now.collection in resources.vector_store().names():  # else the picker chooses, as on a first visit
+        starting["ask.collection"] = now.collection
+    st.session_state.update(starting)
     st.query_params.pop("collection", None)  # the URL's collection would win over the profile's
 
 
