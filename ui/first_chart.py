@@ -165,8 +165,8 @@ def label(run: RunSummary, answerable: int) -> str:
     return (f"Computed by this dashboard on {run.created_at[:16].replace('T', ' ')} UTC: the first {run.n_items} "
             f"questions of the bundled sample set ({literal(run.eval_set)}; {answerable} of those done are "
             "answerable from the sample documents), answered by "
-            f"`{literal(str(c.get('llm_model')))}` and judged by `{literal(str(c.get('judge_model')))}`. Collection "
-            f"`{literal(str(c.get('collection')))}`, chunks of {c.get('chunk_size')} characters with "
+            f"{literal(str(c.get('llm_model')))} and judged by {literal(str(c.get('judge_model')))}. Collection "
+            f"{literal(str(c.get('collection')))}, chunks of {c.get('chunk_size')} characters with "
             f"{c.get('chunk_overlap')} overlap, top-k {c.get('top_k')}, {c.get('retrieval_mode')} search with "
             f"{c.get('rerank')} rerank, minimum similarity {c.get('min_score')}, grounding check "
             f"{c.get('grounding_policy')}. Status: {run.status}.")

@@ -140,10 +140,12 @@ metrics = run.config.get("metrics", [])
 aggregates = aggregate(samples, metrics)
 table = sample_table(samples, metrics)
 
-if run.status != "completed":
-    hint = f" Resume it with `python -m evaluation resume {run.id}`." if run.status in ("running", "failed", "cancelled") else ""
+if run.status == "running":
+    st.info("This run is still running: the rows stored so far are shown (reload for more).", icon=":material/pending:")
+elif run.status != "completed":
+    hint = f" Resume it with `python -m evaluation resume {run.id}`." if run.status in ("failed", "cancelled") else ""
     st.warning(f"This run is {literal(run.status)}" + (f": {literal(run.error)}" if run.error else "")
-               + f". Its stored rows are shown.{literal(hint)}")
+               + f". Its stored rows are shown.{hint}")
 
 tab_run, tab_compare, tab_trend = st.tabs(["Run", "Compare two runs", "All runs and trend"])
 
