@@ -188,7 +188,8 @@ def test_ask_page_shows_a_one_sentence_answer_judged_once_on_one_line(app, sampl
     assert "The passages state the answer to the question." not in shown  # no second line saying the same
 
 
-def test_ask_page_answers_with_the_judges_model_when_chosen(app, sample_data, monkeypatch):
+def answering_models(monkeypatch) -> list[str]:  # noqa: ANN001 - pytest's MonkeyPatch
+    """The models the Ask page asks for answers (not for checks), each answer scripted."""
     from pipeline.grounding import JUDGE_MAX_TOKENS
 
     asked: list[str] = []
@@ -199,40 +200,38 @@ def test_ask_page_answers_with_the_judges_model_when_chosen(app, sample_data, mo
         return FakeListChatModel(responses=["The colony was named Fort Caroline."])
 
     monkeypatch.setattr(resources, "chat_model", scripted)
+    return asked
+
+
+def ask_with(app, model: str) -> dict:  # noqa: ANN001 - an AppTest
+    """Choose the answering model, ask the sample question; the configuration stored with the answer."""
+    app.sidebar.radio(key="ask.model").set_value(model).run()
+    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
+    app.button[0].click().run()
+    assert not app.exception
+    return app.session_state["ask.history"][0]["config"]
+
+
+def test_ask_page_answers_with_the_judges_model_when_chosen(app, sample_data, monkeypatch):
+    asked = answering_models(monkeypatch)
     app.run()
     choice = app.sidebar.radio(key="ask.model")
     assert choice.options == ["qwen2.5-0.5b", "qwen2.5-1.5b (also the judge)"] and choice.value == "qwen2.5-0.5b"
     assert app.sidebar.slider(key="ask.answer_cut.judge").value == 0.75
-    choice.set_value("qwen2.5-1.5b").run()
+    stored = ask_with(app, "qwen2.5-1.5b")
     assert app.sidebar.slider(key="ask.answer_cut.self").value == 0.87  # a judge checking its own model: higher cut
-    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
-    app.button[0].click().run()
-    assert not app.exception
     assert asked == ["qwen2.5-1.5b"]
-    stored = app.session_state["ask.history"][0]["config"]  # stored with the answer
-    assert (stored["llm_model"], stored["answer_cut"]) == ("qwen2.5-1.5b", 0.87)
+    assert (stored["llm_model"], stored["answer_cut"]) == ("qwen2.5-1.5b", 0.87)  # stored with the answer
 
 
 def test_by_default_the_ask_page_answers_with_the_1_5b_and_offers_the_fast_0_5b(app, sample_data, monkeypatch):
-    from pipeline.grounding import JUDGE_MAX_TOKENS
-
     monkeypatch.delenv("FQA_LLM_MODEL")  # the shipped default, not the tests' pairing
-    asked: list[str] = []
-
-    def scripted(config):
-        if config.llm_max_tokens != JUDGE_MAX_TOKENS:
-            asked.append(config.llm_model)
-        return FakeListChatModel(responses=["The colony was named Fort Caroline."])
-
-    monkeypatch.setattr(resources, "chat_model", scripted)
+    asked = answering_models(monkeypatch)
     app.run()
     choice = app.sidebar.radio(key="ask.model")
     assert choice.options == ["qwen2.5-1.5b (also the judge)", "qwen2.5-0.5b"] and choice.value == "qwen2.5-1.5b"
     assert app.sidebar.slider(key="ask.answer_cut.self").value == 0.87
-    choice.set_value("qwen2.5-0.5b").run()
+    stored = ask_with(app, "qwen2.5-0.5b")
     assert app.sidebar.slider(key="ask.answer_cut.judge").value == 0.75
-    app.text_input(key="ask.question").input("What was the name of the Florida Huguenot colony?")
-    app.button[0].click().run()
-    assert not app.exception and asked == ["qwen2.5-0.5b"]
-    stored = app.session_state["ask.history"][0]["config"]
+    assert asked == ["qwen2.5-0.5b"]
     assert (stored["llm_model"], stored["context_tokens"]) == ("qwen2.5-0.5b", 160)  # reads the best sentences
