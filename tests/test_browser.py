@@ -27,7 +27,10 @@ def test_ask_a_question_see_it_streamed_grounded_and_cited(dashboard: str, page:
     # the answer appears while it is written, before the grounding check has finished
     live = page.locator(".st-key-ask-live")
     expect(live).to_contain_text(re.compile("Fort Caroline", re.I), timeout=180_000)
-    expect(live).to_contain_text("Checking each claim")
+    # (the live box exists only until the check ends) then the check's status while it runs; a check the server
+    # answers from its prompt cache can end before the status is drawn, so the badge after it counts too
+    badge = page.get_by_text(re.compile(r"\d+/\d+ claims supported")).first
+    expect(live.get_by_text("Checking each claim").or_(badge)).to_be_visible(timeout=300_000)
     # then the checked answer: a badge, the claims marked, the citation with its supporting span highlighted
     expect(page.get_by_text(re.compile(r"\d+/\d+ claims supported")).first).to_be_visible(timeout=300_000)
     answer = page.get_by_test_id("stAlertContentSuccess")
