@@ -73,9 +73,12 @@ def test_asked_questions_are_in_the_log_after_a_reload_and_a_correction_becomes_
         page.screenshot(path=str(ARTIFACTS / "question_log.png"), full_page=True)
 
         # the thumbs-down answer, with its correction, as a new eval set
-        page.get_by_text("Thumbs down", exact=True).click()
-        wait_idle(page)
+        # opened first: the filter then closes the drilldown above it, and the expander must stay open
         page.get_by_text("Make an eval set from these questions").click()
+        page.get_by_text("Thumbs down", exact=True).click()
+        questions = page.get_by_test_id("stMetric").filter(has_text="Questions").get_by_test_id("stMetricValue")
+        expect(questions).to_have_text("1", timeout=30_000)  # the filter's rerun has landed (idle may precede it)
+        wait_idle(page)
         page.get_by_role("textbox", name="Eval set name").fill("thumbs-down")
         page.keyboard.press("Enter")  # the name is the field's value before the button is clicked
         wait_idle(page)

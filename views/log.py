@@ -62,7 +62,8 @@ tab_questions, tab_time, tab_configs = st.tabs(["Questions", "Over time", "Per c
 with tab_questions:
     selected = log_table(shown)
     drilldown(log, shown, selected)
-    with st.expander("Make an eval set from these questions", icon=":material/playlist_add:"):
+    # keyed: a filter that closes the drilldown above it must not remount it (and close it) under the person's hands
+    with st.expander("Make an eval set from these questions", icon=":material/playlist_add:", key="log.make_set"):
         eval_set_from_log(base, log, shown, selected)
     st.download_button("Download CSV", shown[COLUMNS].to_csv(index=False), "question-log.csv", "text/csv",
                        key="log.csv")
