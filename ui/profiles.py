@@ -214,7 +214,8 @@ def save_choices(config: Settings) -> None:
     now = profiles.state(resources.settings())
     kb = now.profile.origin.kb if now.profile and now.profile.settings.get("collection") == config.collection else None
     draft = promote.from_choices(config, Path(kb) if kb else None)
-    with st.sidebar.expander("Save these choices as a profile", icon=":material/bookmark_add:"):
+    with st.sidebar.expander("Save these choices as a profile", icon=":material/bookmark_add:",
+                             key="profile.save_box"):
         if not draft.settings:
             st.caption("These choices are the built-in defaults: nothing to keep.")
             return

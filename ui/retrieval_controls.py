@@ -18,7 +18,7 @@ def retrieval_controls(base: Settings, key_prefix: str, hybrid_available: bool =
     not offered, with a note saying how to get it.
     """
     modes = [m for m in MODES if hybrid_available or m != "hybrid"]
-    with st.sidebar.expander("Retrieval strategy", icon=":material/tune:"):
+    with st.sidebar.expander("Retrieval strategy", icon=":material/tune:", key=f"{key_prefix}.box"):
         mode = st.selectbox("Search", modes, index=modes.index(base.retrieval_mode) if base.retrieval_mode in modes else 0,
                             format_func=MODES.__getitem__, key=f"{key_prefix}.mode",
                             help="Hybrid adds BM25 keyword matching (names, numbers, rare words) fused by rank; "

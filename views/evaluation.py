@@ -54,7 +54,8 @@ def keep_uploaded_set(settings: Settings, upload: UploadedFile | None) -> KeptUp
     return kept
 
 
-with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/play_arrow:"):
+with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/play_arrow:",
+                 key="eval.run_box"):
     if collection is None:
         empty_knowledge_base()
     else:
@@ -111,7 +112,7 @@ with st.expander("Run an evaluation", expanded=not runs.runs(), icon=":material/
             st.query_params["run"] = run_id
             st.rerun()
 
-with st.expander("Eval sets: choose, edit, save, generate", icon=":material/list_alt:"):
+with st.expander("Eval sets: choose, edit, save, generate", icon=":material/list_alt:", key="eval.sets_box"):
     eval_sets_section(base, store, collection)
 
 judge_trust(base)  # before the runs: it matters most when there are none yet

@@ -98,7 +98,7 @@ if refused:
 candidates = {f.name: (f.name, f.getvalue(), None) for f in uploads}
 candidates |= {source: (source, None, path) for path, source in folder_files + sample_files}
 if spec and candidates:
-    with st.expander("Preview how a document will be chunked", expanded=False):
+    with st.expander("Preview how a document will be chunked", key="kb.preview_box"):
         picked = st.selectbox("Document", list(candidates), key="kb.preview_doc")
         try:
             docs = kb_widgets.load_preview(config, *candidates[picked])
@@ -159,7 +159,7 @@ if found:
     shown = st.selectbox("Show a chunk with its neighbours", list(labels), key="kb.browse_chunk")
     kb_widgets.show_chunk(labels[shown], chunks)
 
-with st.expander("Delete a document"):
+with st.expander("Delete a document", key="kb.delete_doc_box"):
     sources = sorted({c.source for c in chunks})
     doomed_doc = st.selectbox(f"Document in {browse!r}", sources, key="kb.delete_doc_name")
     if st.button("Delete document", key="kb.delete_doc"):
@@ -167,7 +167,7 @@ with st.expander("Delete a document"):
         st.session_state["kb.notice"] = f"Deleted {doomed_doc} from {browse!r}: {removed} chunks removed."
         st.rerun()
 
-with st.expander("Delete a collection"):
+with st.expander("Delete a collection", key="kb.delete_box"):
     doomed = st.selectbox("Collection to delete", names, key="kb.delete_name")
     sure = st.checkbox(f"Yes, delete {doomed!r} and all its chunks", key="kb.delete_sure")
     if st.button("Delete", disabled=not sure, key="kb.delete"):

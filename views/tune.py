@@ -71,7 +71,8 @@ store, runs, base, collection = eval_page_setup("tune")
 params = st.query_params
 
 job = jobs.current("tune.job")
-with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is None, icon=":material/grid_on:"):
+with st.expander("Run a sweep", expanded=not groups(runs, "sweep") and job is None, icon=":material/grid_on:",
+                 key="tune.sweep_box"):
     if collection is None:
         empty_knowledge_base()
     else:
@@ -170,7 +171,8 @@ def pick(kind: str, label: str) -> str | None:
 def screened_questions(runs: RunStore, sweep_id: str) -> None:
     """One cell's questions as retrieval saw them: which missed the reference, which the gate stopped."""
     screens = {s.config.get("sweep_name"): s for s in runs.screens_of(sweep_id)}
-    with st.expander("Questions of one cell, retrieval stage", icon=":material/search:"):
+    with st.expander("Questions of one cell, retrieval stage", icon=":material/search:",
+                     key="tune.cell_questions_box"):
         name = st.selectbox("Cell", list(screens), key="tune.screen_cell")
         rows = runs.screen_rows(screens[name].id)
         st.dataframe(pd.DataFrame([{
