@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from evaluation.evalset import EvalItem
 from evaluation.metrics import NEEDS_REFERENCE, SECONDS_PER_QUESTION, MetricName
 
-ANSWER_SECONDS = 7.0  # answering and checking one question, 0.5B answers + 1.5B check (docs/benchmarks.md)
+ANSWER_SECONDS = 7.0  # answering and checking one question (the default since 2026-12-05 takes 0.94x: same figure)
 UNANSWERABLE_ANSWERED = 0.4  # unanswerable questions the default pipeline answered anyway: 4 of 10 on that run
 
 
