@@ -194,7 +194,9 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=600, ge=50, le=8000)
     chunk_overlap: int = Field(default=80, ge=0)
     top_k: int = Field(default=4, ge=1, le=50)
-    min_score: float = Field(default=0.40, ge=-1.0, le=1.0)
+    # the score gate: below this best cosine the pipeline abstains without asking the model. Chosen on tuning questions
+    # only (docs/benchmarks.md, "The score gate"): under it the check withholds what the gate used to stop
+    min_score: float = Field(default=0.30, ge=-1.0, le=1.0)
     # what the model reads (pipeline/focus.py): of the retrieved passages, the sentences that match the question best,
     # each with `context_neighbours` sentences either side, up to about this many tokens; 0 = every passage whole.
     # Chosen on tuning questions only (docs/benchmarks.md, "Reading less")
