@@ -9,8 +9,8 @@ types a different answerable question of the sample set and clicks Ask at the sa
 how many sessions got a checked answer; how many showed another session's question (mixed up) or no answer card
 headed by their own question; how many showed an error (a lock error, "already accessed", a
 traceback: the one embedded store and the one model are shared by every session); how many answers hold the
-question's reference answer (a check that an answer is about its own question, not asserted: the 0.5B model is
-sometimes wrong); the p50 / p95 from click to checked answer; and the peak resident memory (RSS, sampled every
+question's reference answer (a check that an answer is about its own question, not asserted: the answering model
+is sometimes wrong); the p50 / p95 from click to checked answer; and the peak resident memory (RSS, sampled every
 0.5 s) of the dashboard process and of the LLM server (the router and its model processes). Bounded: loopback only,
 at most 8 sessions, each waits at most `--timeout` seconds.
 """

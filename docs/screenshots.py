@@ -13,19 +13,13 @@ page with the configured models (the LLM server must be running) and saves the c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path[0] = str(DOCS.parent)
-OPERATOR_ENV = dict(os.environ)
 
 from tests.browser import chromium_page, running_dashboard, wait_idle  # noqa: E402
-
-# importing the test helpers pins the tests' fast answering model (tests/conftest.py): the README shows the defaults
-os.environ.clear()
-os.environ.update(OPERATOR_ENV)
 
 CHART = '[data-testid="stPlotlyChart"]'
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +15,12 @@ from ingest.store import VectorStore, embedded_path, open_client
 from ops import llm_server
 from ops.models import llm_path
 from settings import LOCAL_LLM_PORT, Settings
+from tests.paths import REPO, free_port
 
 # the dashboard's first chart (ui/first_chart.py) would answer and judge sample questions in every AppTest and browser
 # test; the tests that want it set FQA_FIRST_CHART_QUESTIONS themselves
 os.environ["FQA_FIRST_CHART_QUESTIONS"] = "0"
 
-REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KB = REPO / "samples" / "kb"
 SAMPLE_DOCUMENTS = sum(1 for path in SAMPLE_KB.iterdir() if path.is_file())  # each sample file is one document
 ANSWER_MODEL = "qwen2.5-0.5b"
@@ -29,12 +28,6 @@ JUDGE_MODEL = "qwen2.5-1.5b"
 # most tests exercise an answer judged by another model (the pairing with the most paths) and the 0.5B answers
 # fastest; tests of the default pairing (the 1.5B judging itself) say so
 os.environ["FQA_LLM_MODEL"] = ANSWER_MODEL
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def copy_sparse(src: str, dst: str) -> str:
